@@ -1,0 +1,484 @@
+//! Booking, reading and cancelling appointments.
+
+use super::policy::{CancelRefusal, CancellationPolicy, can_cancel, is_visible_to};
+use super::{AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking};
+use crate::actor::Actor;
+use crate::clock::Clock;
+use crate::error::{Conflict, StoreError};
+use crate::ids::{AppointmentId, PaymentId, SlotId, UserId};
+use crate::page::{Page, PageRequest};
+use crate::ports::{AppointmentRepository, SlotRepository};
+use crate::services::{Adapters, Ports};
+use crate::slot::SlotStatus;
+use crate::user::Role;
+use crate::validation::ValidationErrors;
+
+use super::Appointment;
+
+/// A validated booking request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookRequest {
+    /// The slot to take.
+    pub slot_id: SlotId,
+    /// Why the patient comes (may be empty, at most 2000 characters).
+    pub reason: String,
+    /// For whom: required when an admin books, optional (= self) for a patient.
+    pub patient_id: Option<UserId>,
+}
+
+/// Why an appointment operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppointmentError {
+    /// No such appointment, slot or patient — or one the caller may not see.
+    #[error("not found")]
+    NotFound,
+    /// The caller sees the appointment but may not do this.
+    #[error("not allowed for this user")]
+    Forbidden,
+    /// The request is invalid.
+    #[error("invalid request: {0}")]
+    Validation(ValidationErrors),
+    /// The slot is taken, blocked or already started.
+    #[error("slot unavailable: {0}")]
+    SlotUnavailable(&'static str),
+    /// The patient has another appointment at that time.
+    #[error("the patient already has an appointment at that time")]
+    PatientOverlap,
+    /// A patient tried to cancel after the cut-off.
+    #[error("the cancellation window has closed")]
+    CancellationWindowClosed,
+    /// The state machine refuses the change.
+    #[error("cannot change an appointment from {from} to {to}")]
+    InvalidTransition {
+        /// Current status.
+        from: AppointmentStatus,
+        /// Requested status.
+        to: AppointmentStatus,
+    },
+    /// Storage failure.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AppointmentError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict(Conflict::SlotUnavailable | Conflict::DoctorOverlap) => {
+                Self::SlotUnavailable("the slot has just been booked by someone else")
+            }
+            StoreError::Conflict(Conflict::PatientOverlap) => Self::PatientOverlap,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Booking, reading and cancelling appointments.
+pub struct AppointmentService<P: Ports> {
+    adapters: Adapters<P>,
+    policy: CancellationPolicy,
+}
+
+impl<P: Ports> AppointmentService<P> {
+    /// A service over the given adapters.
+    #[must_use]
+    pub fn new(adapters: Adapters<P>, policy: CancellationPolicy) -> Self {
+        Self { adapters, policy }
+    }
+
+    /// Books a free, future slot: a patient for themself, an admin for any patient. The
+    /// appointment, the busy slot and the pending payment are written in one transaction.
+    ///
+    /// # Errors
+    /// `Forbidden` (doctors; a patient booking for someone else), `Validation` (an admin
+    /// without `patient_id`), `NotFound` (slot or patient), `SlotUnavailable`, `PatientOverlap`.
+    pub async fn book(
+        &self,
+        actor: &Actor,
+        request: BookRequest,
+    ) -> Result<Booking, AppointmentError> {
+        let patient_id = match (actor.role, request.patient_id) {
+            (Role::Doctor, _) => return Err(AppointmentError::Forbidden),
+            (Role::Patient, None) => actor.user_id,
+            (Role::Patient, Some(patient)) if actor.is(patient) => patient,
+            (Role::Patient, Some(_)) => return Err(AppointmentError::Forbidden),
+            (Role::Admin, Some(patient)) => patient,
+            (Role::Admin, None) => {
+                return Err(AppointmentError::Validation(ValidationErrors::single(
+                    "patient_id",
+                    "required when an administrator books",
+                )));
+            }
+        };
+        let slot = self
+            .adapters
+            .slots
+            .find(request.slot_id)
+            .await?
+            .ok_or(AppointmentError::NotFound)?;
+        if slot.status != SlotStatus::Free {
+            return Err(AppointmentError::SlotUnavailable("the slot is not free"));
+        }
+        if slot.starts_at <= self.adapters.clock.now() {
+            return Err(AppointmentError::SlotUnavailable(
+                "the slot has already started",
+            ));
+        }
+        let booking = NewBooking {
+            appointment_id: AppointmentId::new(),
+            payment_id: PaymentId::new(),
+            patient_id,
+            slot_id: slot.id,
+            reason: request.reason,
+            booked_by: actor.user_id,
+        };
+        Ok(self.adapters.appointments.book(booking).await?)
+    }
+
+    /// One appointment with its payment, if the caller may see it.
+    ///
+    /// # Errors
+    /// `NotFound` when it does not exist or is not the caller's.
+    pub async fn get(&self, actor: &Actor, id: AppointmentId) -> Result<Booking, AppointmentError> {
+        let booking = self.adapters.appointments.get(id).await?;
+        if !is_visible_to(&booking.appointment, actor) {
+            return Err(AppointmentError::NotFound);
+        }
+        Ok(booking)
+    }
+
+    /// The caller's appointments: a patient's own, a doctor's own, or any for an admin.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        mut filter: AppointmentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Appointment>, AppointmentError> {
+        match actor.role {
+            Role::Patient => filter.patient_id = Some(actor.user_id),
+            Role::Doctor => filter.doctor_id = Some(actor.user_id),
+            Role::Admin => {}
+        }
+        Ok(self.adapters.appointments.list(filter, page).await?)
+    }
+
+    /// Cancels an appointment: the slot turns free and an unpaid payment is cancelled, in one
+    /// transaction. Patients may cancel their own booked appointments until the cut-off;
+    /// the doctor and admins at any time before it is finished.
+    ///
+    /// # Errors
+    /// `NotFound`, `InvalidTransition`, `CancellationWindowClosed`.
+    pub async fn cancel(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        reason: Option<String>,
+    ) -> Result<Booking, AppointmentError> {
+        let current = self.get(actor, id).await?.appointment;
+        let now = self.adapters.clock.now();
+        can_cancel(&current, actor, now, self.policy).map_err(|refusal| match refusal {
+            CancelRefusal::WindowClosed => AppointmentError::CancellationWindowClosed,
+            CancelRefusal::InvalidTransition => AppointmentError::InvalidTransition {
+                from: current.status,
+                to: AppointmentStatus::Cancelled,
+            },
+        })?;
+        let cancellation = Cancellation {
+            appointment_id: id,
+            cancelled_by: actor.user_id,
+            reason,
+            at: now,
+        };
+        self.adapters
+            .appointments
+            .cancel(cancellation, current.status)
+            .await
+            .map_err(|error| match error {
+                // the status moved on between our read and the update
+                StoreError::Conflict(Conflict::InvalidTransition) => {
+                    AppointmentError::InvalidTransition {
+                        from: current.status,
+                        to: AppointmentStatus::Cancelled,
+                    }
+                }
+                other => other.into(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::payment::{Money, Payment, PaymentStatus};
+    use crate::slot::Slot;
+    use crate::test_support::{Mocks, block_on, now};
+
+    fn actor(role: Role) -> Actor {
+        Actor {
+            user_id: UserId::new(),
+            role,
+            session_id: None,
+        }
+    }
+
+    fn free_slot(starts_in: TimeDelta) -> Slot {
+        Slot {
+            id: SlotId::new(),
+            doctor_id: UserId::new(),
+            starts_at: now() + starts_in,
+            ends_at: now() + starts_in + TimeDelta::minutes(30),
+            status: SlotStatus::Free,
+        }
+    }
+
+    fn booking_for(new: &NewBooking, slot: &Slot) -> Booking {
+        Booking {
+            appointment: Appointment {
+                id: new.appointment_id,
+                patient_id: new.patient_id,
+                doctor_id: slot.doctor_id,
+                slot_id: slot.id,
+                starts_at: slot.starts_at,
+                ends_at: slot.ends_at,
+                reason: new.reason.clone(),
+                status: AppointmentStatus::Booked,
+                cancel_reason: None,
+                cancelled_at: None,
+                created_at: now(),
+            },
+            payment: Payment {
+                id: new.payment_id,
+                appointment_id: new.appointment_id,
+                amount: Money {
+                    amount_cents: 5000,
+                    currency: "EUR".into(),
+                },
+                status: PaymentStatus::Pending,
+                refunded_cents: 0,
+                paid_at: None,
+                created_at: now(),
+            },
+        }
+    }
+
+    fn expect_slot(mocks: &mut Mocks, slot: &Slot) {
+        let found = slot.clone();
+        mocks.slots.expect_find().returning(move |_| {
+            let found = found.clone();
+            Box::pin(async move { Ok(Some(found)) })
+        });
+    }
+
+    fn request(slot: &Slot, patient_id: Option<UserId>) -> BookRequest {
+        BookRequest {
+            slot_id: slot.id,
+            reason: "cough".into(),
+            patient_id,
+        }
+    }
+
+    #[test]
+    fn patient_books_a_free_future_slot_for_themself() {
+        let patient = actor(Role::Patient);
+        let slot = free_slot(TimeDelta::days(2));
+        let mut mocks = Mocks::at(now());
+        expect_slot(&mut mocks, &slot);
+        let booked_slot = slot.clone();
+        let patient_id = patient.user_id;
+        mocks
+            .appointments
+            .expect_book()
+            .withf(move |new| {
+                new.patient_id == patient_id && new.booked_by == patient_id && new.reason == "cough"
+            })
+            .times(1)
+            .returning(move |new| {
+                let booking = booking_for(&new, &booked_slot);
+                Box::pin(async move { Ok(booking) })
+            });
+        let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+        let result = block_on(service.book(&patient, request(&slot, None)));
+        let booking = result.map_err(|e| e.to_string());
+        assert_eq!(
+            booking.map(|b| (b.appointment.patient_id, b.payment.status)),
+            Ok((patient_id, PaymentStatus::Pending))
+        );
+    }
+
+    #[test]
+    fn doctors_cannot_book_and_patients_cannot_book_for_others() {
+        let slot = free_slot(TimeDelta::days(2));
+        // no expectations: any port call would panic, so the refusal happens before storage
+        let service =
+            AppointmentService::new(Mocks::at(now()).build(), CancellationPolicy::default());
+        let doctor = block_on(service.book(&actor(Role::Doctor), request(&slot, None)));
+        assert!(matches!(doctor, Err(AppointmentError::Forbidden)));
+        let other =
+            block_on(service.book(&actor(Role::Patient), request(&slot, Some(UserId::new()))));
+        assert!(matches!(other, Err(AppointmentError::Forbidden)));
+        let admin = block_on(service.book(&actor(Role::Admin), request(&slot, None)));
+        assert!(
+            matches!(admin, Err(AppointmentError::Validation(e)) if e.fields()[0].field == "patient_id")
+        );
+    }
+
+    #[test]
+    fn admin_books_for_a_named_patient() {
+        let admin = actor(Role::Admin);
+        let patient_id = UserId::new();
+        let slot = free_slot(TimeDelta::hours(1));
+        let mut mocks = Mocks::at(now());
+        expect_slot(&mut mocks, &slot);
+        let booked_slot = slot.clone();
+        let admin_id = admin.user_id;
+        mocks
+            .appointments
+            .expect_book()
+            .withf(move |new| new.patient_id == patient_id && new.booked_by == admin_id)
+            .times(1)
+            .returning(move |new| {
+                let booking = booking_for(&new, &booked_slot);
+                Box::pin(async move { Ok(booking) })
+            });
+        let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+        assert!(block_on(service.book(&admin, request(&slot, Some(patient_id)))).is_ok());
+    }
+
+    #[test]
+    fn taken_started_and_unknown_slots_are_refused_before_writing() {
+        let patient = actor(Role::Patient);
+        for slot in [
+            Slot {
+                status: SlotStatus::Busy,
+                ..free_slot(TimeDelta::days(1))
+            },
+            Slot {
+                status: SlotStatus::BusyUnavailable,
+                ..free_slot(TimeDelta::days(1))
+            },
+            free_slot(TimeDelta::minutes(-5)),
+        ] {
+            let mut mocks = Mocks::at(now());
+            expect_slot(&mut mocks, &slot);
+            let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+            let result = block_on(service.book(&patient, request(&slot, None)));
+            assert!(
+                matches!(result, Err(AppointmentError::SlotUnavailable(_))),
+                "{slot:?}"
+            );
+        }
+        let mut mocks = Mocks::at(now());
+        mocks
+            .slots
+            .expect_find()
+            .returning(|_| Box::pin(async { Ok(None) }));
+        let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+        let unknown =
+            block_on(service.book(&patient, request(&free_slot(TimeDelta::days(1)), None)));
+        assert!(matches!(unknown, Err(AppointmentError::NotFound)));
+    }
+
+    #[test]
+    fn losing_a_race_in_the_store_is_a_conflict_not_a_failure() {
+        let patient = actor(Role::Patient);
+        let slot = free_slot(TimeDelta::days(1));
+        for (conflict, expect_overlap) in [
+            (Conflict::SlotUnavailable, false),
+            (Conflict::DoctorOverlap, false),
+            (Conflict::PatientOverlap, true),
+        ] {
+            let mut mocks = Mocks::at(now());
+            expect_slot(&mut mocks, &slot);
+            mocks
+                .appointments
+                .expect_book()
+                .returning(move |_| Box::pin(async move { Err(conflict.into()) }));
+            let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+            let result = block_on(service.book(&patient, request(&slot, None)));
+            if expect_overlap {
+                assert!(matches!(result, Err(AppointmentError::PatientOverlap)));
+            } else {
+                assert!(matches!(result, Err(AppointmentError::SlotUnavailable(_))));
+            }
+        }
+    }
+
+    fn cancel_with(
+        actor: &Actor,
+        booking: &Booking,
+        at: DateTime<Utc>,
+        expect_store: bool,
+    ) -> Result<Booking, AppointmentError> {
+        let mut mocks = Mocks::at(at);
+        let existing = booking.clone();
+        mocks.appointments.expect_get().returning(move |_| {
+            let existing = existing.clone();
+            Box::pin(async move { Ok(existing) })
+        });
+        let cancelled = booking.clone();
+        let by = actor.user_id;
+        mocks
+            .appointments
+            .expect_cancel()
+            .withf(move |c, expected| {
+                c.cancelled_by == by && *expected == AppointmentStatus::Booked
+            })
+            .times(usize::from(expect_store))
+            .returning(move |_, _| {
+                let mut cancelled = cancelled.clone();
+                cancelled.appointment.status = AppointmentStatus::Cancelled;
+                Box::pin(async move { Ok(cancelled) })
+            });
+        let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+        block_on(service.cancel(actor, booking.appointment.id, Some("sick".into())))
+    }
+
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn cancel_applies_visibility_and_cutoff() {
+        let slot = free_slot(TimeDelta::days(3));
+        let new = NewBooking {
+            appointment_id: AppointmentId::new(),
+            payment_id: PaymentId::new(),
+            patient_id: UserId::new(),
+            slot_id: slot.id,
+            reason: String::new(),
+            booked_by: UserId::new(),
+        };
+        let booking = booking_for(&new, &slot);
+        let owner = Actor {
+            user_id: new.patient_id,
+            role: Role::Patient,
+            session_id: None,
+        };
+        let stranger = actor(Role::Patient);
+        let other_doctor = actor(Role::Doctor);
+        let own_doctor = Actor {
+            user_id: slot.doctor_id,
+            role: Role::Doctor,
+            session_id: None,
+        };
+
+        assert!(matches!(
+            cancel_with(&stranger, &booking, now(), false),
+            Err(AppointmentError::NotFound)
+        ));
+        assert!(matches!(
+            cancel_with(&other_doctor, &booking, now(), false),
+            Err(AppointmentError::NotFound)
+        ));
+        let late = slot.starts_at - TimeDelta::hours(1);
+        assert!(matches!(
+            cancel_with(&owner, &booking, late, false),
+            Err(AppointmentError::CancellationWindowClosed)
+        ));
+        assert!(cancel_with(&own_doctor, &booking, late, true).is_ok());
+        assert!(cancel_with(&owner, &booking, now(), true).is_ok());
+    }
+}

@@ -1,0 +1,9 @@
+//! Identity: registration, login, opaque bearer sessions and the admin bootstrap.
+
+mod service;
+mod token;
+
+pub use service::{
+    AuthError, AuthService, ClientInfo, LoginSession, RegisterPatient, SessionPolicy,
+};
+pub use token::SessionToken;

@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+
+pub mod actor;
+pub mod appointment;
+pub mod auth;
+pub mod clock;
+pub mod doctor;
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod payment;
+pub mod ports;
+pub mod services;
+pub mod slot;
+pub mod user;
+pub mod validation;
+
+#[cfg(test)]
+mod test_support;
+
+pub use actor::Actor;
+pub use error::{Conflict, StoreError};
+pub use ids::{AppointmentId, PaymentId, SessionId, SlotId, UserId};
+pub use page::{Cursor, Page, PageRequest};
+pub use services::Services;
+pub use services::{Adapters, Policies, Ports};
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,230 @@
+//! The ports: what the domain needs from the outside world.
+//!
+//! Every method returns `impl Future + Send` so services run on any executor and adapters
+//! can be async. Each method documents its `# Errors` contract, which adapters must honour:
+//! the services translate those variants into use-case errors, so an adapter that returns
+//! `StoreError::Other` where `Conflict(..)` is promised turns a 409 into a 500.
+//!
+//! A method that must be atomic is one method (`AppointmentRepository::book`), run by the
+//! adapter in one transaction.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::actor::Actor;
+use crate::appointment::{
+    Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
+};
+use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
+use crate::error::StoreError;
+use crate::ids::{AppointmentId, SessionId, SlotId, UserId};
+use crate::page::{Page, PageRequest};
+use crate::slot::{NewSlot, Slot, SlotFilter};
+use crate::user::{Credentials, Email, NewPatient, NewUser, UserProfile};
+
+/// Accounts and their profiles.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait UserRepository: Send + Sync + 'static {
+    /// Stores a patient account and its profile together.
+    ///
+    /// # Errors
+    /// `Conflict(EmailTaken)` when the e-mail is in use.
+    fn create_patient(
+        &self,
+        patient: NewPatient,
+    ) -> impl Future<Output = Result<UserProfile, StoreError>> + Send;
+
+    /// Stores an account without a profile (administrators).
+    ///
+    /// # Errors
+    /// `Conflict(EmailTaken)` when the e-mail is in use.
+    fn create_user(
+        &self,
+        user: NewUser,
+    ) -> impl Future<Output = Result<UserProfile, StoreError>> + Send;
+
+    /// The account and password hash behind an e-mail, if any (disabled accounts included).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn find_credentials(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<Credentials>, StoreError>> + Send;
+
+    /// A user with the profile of their role.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such user.
+    fn profile(&self, id: UserId) -> impl Future<Output = Result<UserProfile, StoreError>> + Send;
+}
+
+/// A session to store at login.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Its id.
+    pub id: SessionId,
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// SHA-256 of the bearer token; the token itself is never stored.
+    pub token_hash: [u8; 32],
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// The client's address, for the user's session list.
+    pub client_ip: Option<String>,
+    /// The client's user agent, for the user's session list.
+    pub user_agent: Option<String>,
+}
+
+/// Login sessions.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait SessionRepository: Send + Sync + 'static {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn create(&self, session: NewSession) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Finds the live session of a token hash and marks it used, in one step: a session is
+    /// live when it is not revoked, `now` is before its absolute expiry, it was last used
+    /// after `idle_since`, and its user is not disabled. Returns the caller, or `None`.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn touch(
+        &self,
+        token_hash: [u8; 32],
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Actor>, StoreError>> + Send;
+
+    /// Revokes a session (idempotent).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn revoke(
+        &self,
+        id: SessionId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Doctors and their profiles.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait DoctorRepository: Send + Sync + 'static {
+    /// Stores a doctor account and profile together.
+    ///
+    /// # Errors
+    /// `Conflict(EmailTaken)` or `Conflict(LicenseTaken)`.
+    fn create(&self, doctor: NewDoctor) -> impl Future<Output = Result<Doctor, StoreError>> + Send;
+
+    /// One doctor.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such doctor.
+    fn get(&self, id: UserId) -> impl Future<Output = Result<Doctor, StoreError>> + Send;
+
+    /// Doctors ordered by name, then id.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn list(
+        &self,
+        filter: DoctorFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Doctor>, StoreError>> + Send;
+}
+
+/// Doctors' bookable slots.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait SlotRepository: Send + Sync + 'static {
+    /// Stores all the slots or none.
+    ///
+    /// # Errors
+    /// `Conflict(SlotOverlap)` when one overlaps another slot of the doctor (or another of
+    /// the batch); `NotFound` when the doctor does not exist.
+    fn create_many(
+        &self,
+        slots: Vec<NewSlot>,
+    ) -> impl Future<Output = Result<Vec<Slot>, StoreError>> + Send;
+
+    /// One slot, if it exists.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn find(&self, id: SlotId) -> impl Future<Output = Result<Option<Slot>, StoreError>> + Send;
+
+    /// A doctor's slots ordered by start, then id.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn list(
+        &self,
+        filter: SlotFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Slot>, StoreError>> + Send;
+}
+
+/// Appointments and the payments created with them.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait AppointmentRepository: Send + Sync + 'static {
+    /// Books atomically: inserts the appointment (copying the slot's doctor and interval),
+    /// the slot turns busy, and a pending payment for the doctor's fee is created.
+    ///
+    /// # Errors
+    /// `NotFound` when the slot or patient does not exist; `Conflict(SlotUnavailable)` when
+    /// the slot is taken or blocked; `Conflict(PatientOverlap)` / `Conflict(DoctorOverlap)`
+    /// when an active appointment overlaps. Nothing is written on error.
+    fn book(&self, booking: NewBooking)
+    -> impl Future<Output = Result<Booking, StoreError>> + Send;
+
+    /// An appointment with its payment.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such appointment.
+    fn get(&self, id: AppointmentId) -> impl Future<Output = Result<Booking, StoreError>> + Send;
+
+    /// Appointments matching the filter, ordered by start, then id.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn list(
+        &self,
+        filter: AppointmentFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Appointment>, StoreError>> + Send;
+
+    /// Cancels the appointment if it is still in `expected` status; the slot is freed and a
+    /// pending payment cancelled in the same transaction.
+    ///
+    /// # Errors
+    /// `Conflict(InvalidTransition)` when the status is no longer `expected`; `NotFound`.
+    fn cancel(
+        &self,
+        cancellation: Cancellation,
+        expected: AppointmentStatus,
+    ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
+}
+
+/// Password hashing (argon2id in production). Implementations must keep the cost off any
+/// latency-sensitive thread.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait PasswordHasher: Send + Sync + 'static {
+    /// A PHC-format hash of the password with a fresh salt.
+    ///
+    /// # Errors
+    /// `StoreError::Unavailable` when the hashing capacity is exhausted; `Other` on failure.
+    fn hash(&self, password: String) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Whether the password matches the hash. With `None` (unknown account) it spends the
+    /// same effort as a real check and answers `false`, so timing does not reveal accounts.
+    ///
+    /// # Errors
+    /// As for `hash`.
+    fn verify(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

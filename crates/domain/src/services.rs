@@ -1,0 +1,98 @@
+//! The bundle of adapters a deployment plugs in, and the services built on them.
+
+use std::sync::Arc;
+
+use crate::appointment::{AppointmentService, CancellationPolicy};
+use crate::auth::{AuthService, SessionPolicy};
+use crate::clock::Clock;
+use crate::doctor::DoctorService;
+use crate::ports::{
+    AppointmentRepository, DoctorRepository, PasswordHasher, SessionRepository, SlotRepository,
+    UserRepository,
+};
+use crate::slot::SlotService;
+
+/// The adapters of one deployment, as associated types so services stay generic (no `dyn`)
+/// and tests can plug in mocks.
+pub trait Ports: Send + Sync + 'static {
+    /// Accounts.
+    type Users: UserRepository;
+    /// Sessions.
+    type Sessions: SessionRepository;
+    /// Doctors.
+    type Doctors: DoctorRepository;
+    /// Slots.
+    type Slots: SlotRepository;
+    /// Appointments and payments.
+    type Appointments: AppointmentRepository;
+    /// Password hashing.
+    type Hasher: PasswordHasher;
+    /// Time.
+    type Clock: Clock;
+}
+
+/// Tunable policies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policies {
+    /// Session lifetimes.
+    pub sessions: SessionPolicy,
+    /// Patient cancellation cut-off.
+    pub cancellation: CancellationPolicy,
+}
+
+/// Every use-case service of SHMS, sharing one set of adapters.
+pub struct Services<P: Ports> {
+    /// Registration, login, sessions.
+    pub auth: AuthService<P>,
+    /// Doctor accounts and profiles.
+    pub doctors: DoctorService<P>,
+    /// Slots.
+    pub slots: SlotService<P>,
+    /// Booking and cancelling.
+    pub appointments: AppointmentService<P>,
+}
+
+/// The adapters, shared by the services.
+pub struct Adapters<P: Ports> {
+    /// Accounts.
+    pub users: Arc<P::Users>,
+    /// Sessions.
+    pub sessions: Arc<P::Sessions>,
+    /// Doctors.
+    pub doctors: Arc<P::Doctors>,
+    /// Slots.
+    pub slots: Arc<P::Slots>,
+    /// Appointments and payments.
+    pub appointments: Arc<P::Appointments>,
+    /// Password hashing.
+    pub hasher: Arc<P::Hasher>,
+    /// Time.
+    pub clock: Arc<P::Clock>,
+}
+
+impl<P: Ports> Clone for Adapters<P> {
+    fn clone(&self) -> Self {
+        Self {
+            users: Arc::clone(&self.users),
+            sessions: Arc::clone(&self.sessions),
+            doctors: Arc::clone(&self.doctors),
+            slots: Arc::clone(&self.slots),
+            appointments: Arc::clone(&self.appointments),
+            hasher: Arc::clone(&self.hasher),
+            clock: Arc::clone(&self.clock),
+        }
+    }
+}
+
+impl<P: Ports> Services<P> {
+    /// Wires every service to the same adapters.
+    #[must_use]
+    pub fn new(adapters: &Adapters<P>, policies: Policies) -> Self {
+        Self {
+            auth: AuthService::new(adapters.clone(), policies.sessions),
+            doctors: DoctorService::new(adapters.clone()),
+            slots: SlotService::new(adapters.clone()),
+            appointments: AppointmentService::new(adapters.clone(), policies.cancellation),
+        }
+    }
+}

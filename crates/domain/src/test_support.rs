@@ -1,0 +1,67 @@
+//! Mock adapters for the services' unit tests.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::clock::MockClock;
+use crate::ports::{
+    MockAppointmentRepository, MockDoctorRepository, MockPasswordHasher, MockSessionRepository,
+    MockSlotRepository, MockUserRepository,
+};
+use crate::services::{Adapters, Ports};
+
+pub struct MockPorts;
+
+impl Ports for MockPorts {
+    type Users = MockUserRepository;
+    type Sessions = MockSessionRepository;
+    type Doctors = MockDoctorRepository;
+    type Slots = MockSlotRepository;
+    type Appointments = MockAppointmentRepository;
+    type Hasher = MockPasswordHasher;
+    type Clock = MockClock;
+}
+
+/// Mocks to set expectations on, turned into adapters by `build`. A mock without
+/// expectations panics when called, so every test states exactly which ports it uses.
+#[derive(Default)]
+pub struct Mocks {
+    pub users: MockUserRepository,
+    pub sessions: MockSessionRepository,
+    pub doctors: MockDoctorRepository,
+    pub slots: MockSlotRepository,
+    pub appointments: MockAppointmentRepository,
+    pub hasher: MockPasswordHasher,
+    pub clock: MockClock,
+}
+
+impl Mocks {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        let mut mocks = Self::default();
+        mocks.clock.expect_now().return_const(now);
+        mocks
+    }
+
+    pub fn build(self) -> Adapters<MockPorts> {
+        Adapters {
+            users: Arc::new(self.users),
+            sessions: Arc::new(self.sessions),
+            doctors: Arc::new(self.doctors),
+            slots: Arc::new(self.slots),
+            appointments: Arc::new(self.appointments),
+            hasher: Arc::new(self.hasher),
+            clock: Arc::new(self.clock),
+        }
+    }
+}
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2027, 1, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    futures_executor::block_on(future)
+}

@@ -1,0 +1,291 @@
+//! The one place where failures become HTTP: RFC 9457 `application/problem+json` with a
+//! stable machine `code`. Internal causes are logged here and never sent to clients.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use shms_domain::appointment::AppointmentError;
+use shms_domain::auth::AuthError;
+use shms_domain::doctor::DoctorError;
+use shms_domain::slot::SlotError;
+use shms_domain::{Conflict, StoreError, ValidationErrors};
+
+/// Seconds a client should wait before retrying when the database is saturated or down.
+const RETRY_AFTER_SECONDS: u64 = 1;
+
+/// One invalid field in a 422 problem.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The field, as the client named it.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// A problem details response (RFC 9457) with SHMS's `code` extension.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldProblem>,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[FieldProblem]>::is_empty")]
+    errors: &'a [FieldProblem],
+}
+
+impl ApiError {
+    /// A problem with a status, code, title and detail.
+    #[must_use]
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// 404 `not_found`: the object does not exist or the caller may not see it.
+    #[must_use]
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            "The requested resource does not exist.",
+        )
+    }
+
+    /// 401 `unauthorized`.
+    #[must_use]
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            "Send a valid bearer token in the Authorization header.",
+        )
+    }
+
+    /// 403 `forbidden`.
+    #[must_use]
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 422 `validation_failed` listing every invalid field.
+    #[must_use]
+    pub fn validation(errors: &ValidationErrors) -> Self {
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "Invalid request",
+            format!("The request has invalid fields: {errors}"),
+        );
+        problem.errors = errors
+            .fields()
+            .iter()
+            .map(|e| FieldProblem {
+                field: e.field.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        problem
+    }
+
+    /// 422 for a single invalid field.
+    #[must_use]
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(&ValidationErrors::single(field, message))
+    }
+
+    /// 409 with a specific code.
+    #[must_use]
+    pub fn conflict(code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, title, detail)
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The machine code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn unavailable(cause: &str) -> Self {
+        tracing::warn!(cause, "database unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Service temporarily unavailable",
+            "The service is overloaded or its database is unreachable; retry shortly.",
+        )
+    }
+
+    fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "Something went wrong on our side; it has been logged.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ProblemBody {
+            kind: format!(
+                "https://shms.example/problems/{}",
+                self.code.replace('_', "-")
+            ),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            errors: &self.errors,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (self.status, json).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => Self::not_found(),
+            StoreError::Conflict(conflict) => conflict.into(),
+            StoreError::Unavailable(cause) => Self::unavailable(&cause),
+            StoreError::Other(cause) => Self::internal(cause.as_ref()),
+        }
+    }
+}
+
+impl From<Conflict> for ApiError {
+    fn from(conflict: Conflict) -> Self {
+        let detail = conflict.to_string();
+        match conflict {
+            Conflict::SlotUnavailable | Conflict::DoctorOverlap => {
+                Self::conflict("slot_unavailable", "Slot unavailable", detail)
+            }
+            Conflict::PatientOverlap => {
+                Self::conflict("overlapping_appointment", "Overlapping appointment", detail)
+            }
+            Conflict::SlotOverlap => Self::conflict("slot_overlap", "Overlapping slot", detail),
+            Conflict::EmailTaken => {
+                Self::conflict("email_taken", "E-mail already registered", detail)
+            }
+            Conflict::LicenseTaken => {
+                Self::conflict("license_taken", "Licence number already registered", detail)
+            }
+            Conflict::InvalidTransition => {
+                Self::conflict("invalid_transition", "Invalid status change", detail)
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidCredentials => {
+                let mut problem = Self::unauthorized();
+                problem.code = "invalid_credentials";
+                problem.title = "Invalid credentials";
+                problem.detail = "The e-mail or password is wrong.".into();
+                problem
+            }
+            AuthError::Unauthenticated => Self::unauthorized(),
+            AuthError::EmailTaken => Conflict::EmailTaken.into(),
+            AuthError::NotAnAdmin(role) => Self::conflict(
+                "email_taken",
+                "E-mail already registered",
+                format!("the e-mail belongs to a {role}"),
+            ),
+            AuthError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<DoctorError> for ApiError {
+    fn from(error: DoctorError) -> Self {
+        match error {
+            DoctorError::NotFound => Self::not_found(),
+            DoctorError::Forbidden => Self::forbidden(error.to_string()),
+            DoctorError::Conflict(conflict) => conflict.into(),
+            DoctorError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<SlotError> for ApiError {
+    fn from(error: SlotError) -> Self {
+        match error {
+            SlotError::NotFound => Self::not_found(),
+            SlotError::Forbidden => Self::forbidden(error.to_string()),
+            SlotError::Validation(errors) => Self::validation(&errors),
+            SlotError::Conflict(conflict) => conflict.into(),
+            SlotError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AppointmentError> for ApiError {
+    fn from(error: AppointmentError) -> Self {
+        match error {
+            AppointmentError::NotFound => Self::not_found(),
+            AppointmentError::Forbidden => Self::forbidden(error.to_string()),
+            AppointmentError::Validation(errors) => Self::validation(&errors),
+            AppointmentError::SlotUnavailable(why) => {
+                Self::conflict("slot_unavailable", "Slot unavailable", why)
+            }
+            AppointmentError::PatientOverlap => Conflict::PatientOverlap.into(),
+            AppointmentError::CancellationWindowClosed => Self::conflict(
+                "cancellation_window_closed",
+                "Cancellation window closed",
+                "Patients can cancel only until the cut-off before the start; contact the clinic.",
+            ),
+            AppointmentError::InvalidTransition { .. } => Self::conflict(
+                "invalid_transition",
+                "Invalid status change",
+                error.to_string(),
+            ),
+            AppointmentError::Store(store) => store.into(),
+        }
+    }
+}

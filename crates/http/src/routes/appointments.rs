@@ -1,0 +1,160 @@
+//! `/appointments`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shms_domain::Ports;
+use shms_domain::appointment::{AppointmentFilter, BookRequest};
+use shms_domain::ids::{AppointmentId, SlotId, UserId};
+use shms_domain::user::Role;
+use uuid::Uuid;
+
+use super::page;
+use crate::cursor::time_cursor;
+use crate::dto::{AppointmentDto, BookingDto, ListResponse};
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, Authenticated, JsonBody, PathId};
+use crate::state::AppState;
+
+/// Longest free-text reason accepted.
+const MAX_REASON_CHARS: usize = 2000;
+
+fn reason_text(raw: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
+    let text = raw.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+    if text
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("must be at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// `POST /appointments` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookBody {
+    slot_id: Uuid,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    patient_id: Option<Uuid>,
+}
+
+/// Books a slot → 201 `{appointment, payment}`; 409 `slot_unavailable` when taken.
+pub async fn book<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<BookingDto>), ApiError> {
+    if actor.role == Role::Doctor {
+        return Err(ApiError::forbidden("doctors cannot book appointments"));
+    }
+    let body: BookBody = body.parse()?;
+    let request = BookRequest {
+        slot_id: SlotId::from_uuid(body.slot_id),
+        reason: reason_text(body.reason, "reason")?.unwrap_or_default(),
+        patient_id: body.patient_id.map(UserId::from_uuid),
+    };
+    let booking = state.services.appointments.book(&actor, request).await?;
+    Ok((StatusCode::CREATED, Json(booking.into())))
+}
+
+/// `GET /appointments` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// The caller's appointments (patients and doctors: their own; admins: all).
+pub async fn list<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<AppointmentDto>>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|message: String| ApiError::invalid_field("status", message))?;
+    let page = page(query.limit, time_cursor(query.cursor.as_deref())?)?;
+    let filter = AppointmentFilter {
+        status,
+        from: query.from,
+        to: query.to,
+        ..AppointmentFilter::default()
+    };
+    let appointments = state
+        .services
+        .appointments
+        .list(&actor, filter, page)
+        .await?;
+    Ok(Json(ListResponse::from_page(
+        appointments,
+        AppointmentDto::from,
+    )))
+}
+
+/// One appointment with its payment; 404 unless it is the caller's (or an admin asks).
+pub async fn get<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(id): PathId,
+) -> Result<Json<BookingDto>, ApiError> {
+    Ok(Json(
+        state
+            .services
+            .appointments
+            .get(&actor, AppointmentId::from_uuid(id))
+            .await?
+            .into(),
+    ))
+}
+
+/// `POST /appointments/{id}/cancel` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `200 {"appointment": ..., "payment": ...}` after cancelling.
+#[derive(Debug, Serialize)]
+pub struct CancelResponse {
+    #[serde(flatten)]
+    booking: BookingDto,
+}
+
+/// Cancels an appointment; the slot turns free and an unpaid payment is cancelled.
+pub async fn cancel<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(id): PathId,
+    body: JsonBody,
+) -> Result<Json<CancelResponse>, ApiError> {
+    let id = AppointmentId::from_uuid(id);
+    // visibility (404) before the body is judged (422)
+    state.services.appointments.get(&actor, id).await?;
+    let body: CancelBody = body.parse_or_default()?;
+    let reason = reason_text(body.reason, "reason")?;
+    let booking = state
+        .services
+        .appointments
+        .cancel(&actor, id, reason)
+        .await?;
+    Ok(Json(CancelResponse {
+        booking: booking.into(),
+    }))
+}

@@ -1,0 +1,131 @@
+//! `/auth/*` and `/me`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use shms_domain::auth::RegisterPatient;
+use shms_domain::user::{Email, FullName, Password, Phone, validate_date_of_birth};
+use shms_domain::{Ports, ValidationErrors};
+
+use crate::dto::{ProfileDto, UserDto};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Authenticated, ClientMeta};
+use crate::state::AppState;
+
+/// `POST /auth/register` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    email: String,
+    password: String,
+    full_name: String,
+    date_of_birth: NaiveDate,
+    sex: String,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+impl RegisterBody {
+    fn into_domain(self, today: NaiveDate) -> Result<RegisterPatient, ApiError> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", Email::parse(&self.email));
+        let password = errors.check("password", Password::new(&self.password));
+        let full_name = errors.check("full_name", FullName::parse(&self.full_name));
+        let date_of_birth = errors.check(
+            "date_of_birth",
+            validate_date_of_birth(self.date_of_birth, today),
+        );
+        let sex = errors.check("sex", self.sex.parse());
+        let phone = match self.phone.as_deref() {
+            Some(raw) => errors.check("phone", Phone::parse(raw)).map(Some),
+            None => Some(None),
+        };
+        match (email, password, full_name, date_of_birth, sex, phone) {
+            (
+                Some(email),
+                Some(password),
+                Some(full_name),
+                Some(date_of_birth),
+                Some(sex),
+                Some(phone),
+            ) => Ok(RegisterPatient {
+                email,
+                password,
+                full_name,
+                date_of_birth,
+                sex,
+                phone,
+            }),
+            _ => Err(ApiError::validation(&errors)),
+        }
+    }
+}
+
+/// Registers a patient → 201 with the new user and profile.
+pub async fn register<P: Ports>(
+    State(state): State<AppState<P>>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<(StatusCode, Json<ProfileDto>), ApiError> {
+    let request = body.into_domain(Utc::now().date_naive())?;
+    let profile = state.services.auth.register(request).await?;
+    Ok((StatusCode::CREATED, Json(profile.into())))
+}
+
+/// `POST /auth/login` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// `POST /auth/login` response.
+#[derive(Debug, Serialize)]
+pub struct LoginResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_at: DateTime<Utc>,
+    user: UserDto,
+}
+
+/// Logs in → 200 with a bearer token; 401 `invalid_credentials` otherwise.
+pub async fn login<P: Ports>(
+    State(state): State<AppState<P>>,
+    ClientMeta(client): ClientMeta,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    if body.password.chars().count() > Password::MAX_CHARS {
+        // longer than any valid password: refuse before spending a hash on it
+        return Err(shms_domain::auth::AuthError::InvalidCredentials.into());
+    }
+    let session = state
+        .services
+        .auth
+        .login(&body.email, body.password, client)
+        .await?;
+    Ok(Json(LoginResponse {
+        access_token: session.token.expose().to_owned(),
+        token_type: "Bearer",
+        expires_at: session.expires_at,
+        user: session.user.into(),
+    }))
+}
+
+/// Revokes the caller's token → 204.
+pub async fn logout<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    state.services.auth.logout(&actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller and their profile.
+pub async fn me<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+) -> Result<Json<ProfileDto>, ApiError> {
+    Ok(Json(state.services.auth.me(&actor).await?.into()))
+}

@@ -1,0 +1,17 @@
+//! Route handlers, one module per area.
+
+pub mod appointments;
+pub mod auth;
+pub mod doctors;
+pub mod health;
+pub mod slots;
+
+use shms_domain::Cursor;
+use shms_domain::PageRequest;
+
+use crate::error::ApiError;
+
+/// Validates `limit` and attaches a decoded cursor.
+pub(crate) fn page(limit: Option<u32>, after: Option<Cursor>) -> Result<PageRequest, ApiError> {
+    PageRequest::new(limit, after).map_err(|message| ApiError::invalid_field("limit", message))
+}

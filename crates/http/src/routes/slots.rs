@@ -1,0 +1,133 @@
+//! `/doctors/{id}/slots`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shms_domain::ids::UserId;
+use shms_domain::slot::{SlotFilter, SlotWindow};
+use shms_domain::{Ports, ValidationErrors};
+
+use super::page;
+use crate::cursor::time_cursor;
+use crate::dto::{ListResponse, SlotDto};
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, Authenticated, JsonBody, PathId};
+use crate::state::AppState;
+
+/// One interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowBody {
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+/// `POST /doctors/{id}/slots`: one slot `{starts_at, ends_at}` or a batch `{slots: [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSlotsBody {
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    slots: Option<Vec<WindowBody>>,
+}
+
+impl CreateSlotsBody {
+    fn into_windows(self) -> Result<Vec<SlotWindow>, ApiError> {
+        let mut errors = ValidationErrors::new();
+        let raw: Vec<(String, DateTime<Utc>, DateTime<Utc>)> =
+            match (self.starts_at, self.ends_at, self.slots) {
+                (Some(starts_at), Some(ends_at), None) => vec![(String::new(), starts_at, ends_at)],
+                (None, None, Some(batch)) => batch
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, w)| (format!("slots[{i}]."), w.starts_at, w.ends_at))
+                    .collect(),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "body",
+                        "send either starts_at and ends_at, or a non-empty slots array",
+                    ));
+                }
+            };
+        let windows: Vec<_> = raw
+            .into_iter()
+            .filter_map(|(prefix, starts_at, ends_at)| {
+                errors.check(
+                    &format!("{prefix}ends_at"),
+                    SlotWindow::new(starts_at, ends_at),
+                )
+            })
+            .collect();
+        errors.into_result().map_err(|e| ApiError::validation(&e))?;
+        Ok(windows)
+    }
+}
+
+/// `201 {"slots": [...]}`.
+#[derive(Debug, Serialize)]
+pub struct CreatedSlots {
+    slots: Vec<SlotDto>,
+}
+
+/// Creates slots for a doctor: the doctor themself or an admin; all or none.
+pub async fn create<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(doctor_id): PathId,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<CreatedSlots>), ApiError> {
+    let doctor_id = UserId::from_uuid(doctor_id);
+    if !(actor.is_admin() || actor.is(doctor_id)) {
+        return Err(ApiError::forbidden(
+            "only the doctor themself or an administrator may manage these slots",
+        ));
+    }
+    let windows = body.parse::<CreateSlotsBody>()?.into_windows()?;
+    let slots = state
+        .services
+        .slots
+        .create(&actor, doctor_id, windows)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedSlots {
+            slots: slots.into_iter().map(SlotDto::from).collect(),
+        }),
+    ))
+}
+
+/// `GET /doctors/{id}/slots` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A doctor's slots by range and status (anyone).
+pub async fn list<P: Ports>(
+    State(state): State<AppState<P>>,
+    PathId(doctor_id): PathId,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ListResponse<SlotDto>>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|message: String| ApiError::invalid_field("status", message))?;
+    let page = page(query.limit, time_cursor(query.cursor.as_deref())?)?;
+    let filter = SlotFilter {
+        doctor_id: UserId::from_uuid(doctor_id),
+        from: query.from,
+        to: query.to,
+        status,
+    };
+    let slots = state.services.slots.list(filter, page).await?;
+    Ok(Json(ListResponse::from_page(slots, SlotDto::from)))
+}

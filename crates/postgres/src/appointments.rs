@@ -1,0 +1,202 @@
+//! Booking and cancelling. Each is one transaction; the triggers of the core migration turn
+//! the slot busy or free and cancel an unpaid payment inside that same transaction.
+//!
+//! Round trips per booking: BEGIN, the appointment INSERT … SELECT (copies the slot's doctor
+//! and interval, fires the slot trigger), the payment INSERT … SELECT (copies the fee),
+//! COMMIT.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use shms_domain::appointment::{
+    Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
+};
+use shms_domain::ids::AppointmentId;
+use shms_domain::page::{Cursor, Page, PageRequest};
+use shms_domain::ports::AppointmentRepository;
+use shms_domain::{Conflict, StoreError};
+
+use crate::rows::{AppointmentRow, PaymentRow, booking};
+use crate::schema::{appointments, doctors, payments, slots};
+use crate::slots::{parse_time_key, time_key};
+use crate::{PgStore, detached, map_diesel};
+
+async fn insert_booking(
+    conn: &mut AsyncPgConnection,
+    new: &NewBooking,
+) -> QueryResult<Option<(AppointmentRow, PaymentRow)>> {
+    let appointment = diesel::insert_into(appointments::table)
+        .values(
+            slots::table
+                .filter(slots::id.eq(new.slot_id.as_uuid()))
+                .select((
+                    new.appointment_id.as_uuid().into_sql::<SqlUuid>(),
+                    new.patient_id.as_uuid().into_sql::<SqlUuid>(),
+                    slots::doctor_id,
+                    slots::id,
+                    slots::starts_at,
+                    slots::ends_at,
+                    new.reason.as_str().into_sql::<Text>(),
+                    new.booked_by.as_uuid().into_sql::<SqlUuid>(),
+                )),
+        )
+        .into_columns((
+            appointments::id,
+            appointments::patient_id,
+            appointments::doctor_id,
+            appointments::slot_id,
+            appointments::starts_at,
+            appointments::ends_at,
+            appointments::reason,
+            appointments::booked_by,
+        ))
+        .returning(AppointmentRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    let Some(appointment) = appointment else {
+        return Ok(None);
+    };
+    let payment = diesel::insert_into(payments::table)
+        .values(
+            doctors::table
+                .filter(doctors::user_id.eq(appointment.doctor_id))
+                .select((
+                    new.payment_id.as_uuid().into_sql::<SqlUuid>(),
+                    appointment.id.into_sql::<SqlUuid>(),
+                    doctors::fee_cents,
+                    doctors::currency,
+                )),
+        )
+        .into_columns((
+            payments::id,
+            payments::appointment_id,
+            payments::amount_cents,
+            payments::currency,
+        ))
+        .returning(PaymentRow::as_returning())
+        .get_result(conn)
+        .await?;
+    Ok(Some((appointment, payment)))
+}
+
+async fn load(
+    conn: &mut AsyncPgConnection,
+    id: AppointmentId,
+) -> QueryResult<(AppointmentRow, PaymentRow)> {
+    appointments::table
+        .inner_join(payments::table.on(payments::appointment_id.eq(appointments::id)))
+        .filter(appointments::id.eq(id.as_uuid()))
+        .select((AppointmentRow::as_select(), PaymentRow::as_select()))
+        .first(conn)
+        .await
+}
+
+impl AppointmentRepository for PgStore {
+    async fn book(&self, new: NewBooking) -> Result<Booking, StoreError> {
+        let store = self.clone();
+        detached(async move {
+            let mut conn = store.conn().await?;
+            let rows = conn
+                .transaction(async |conn| insert_booking(conn, &new).await)
+                .await
+                .map_err(map_diesel)?;
+            booking(rows.ok_or(StoreError::NotFound)?)
+        })
+        .await
+    }
+
+    async fn get(&self, id: AppointmentId) -> Result<Booking, StoreError> {
+        let mut conn = self.conn().await?;
+        booking(load(&mut conn, id).await.map_err(map_diesel)?)
+    }
+
+    async fn list(
+        &self,
+        filter: AppointmentFilter,
+        page: PageRequest,
+    ) -> Result<Page<Appointment>, StoreError> {
+        let mut conn = self.conn().await?;
+        let mut query = appointments::table
+            .select(AppointmentRow::as_select())
+            .order((appointments::starts_at.asc(), appointments::id.asc()))
+            .limit(i64::from(page.limit) + 1)
+            .into_boxed();
+        if let Some(patient) = filter.patient_id {
+            query = query.filter(appointments::patient_id.eq(patient.as_uuid()));
+        }
+        if let Some(doctor) = filter.doctor_id {
+            query = query.filter(appointments::doctor_id.eq(doctor.as_uuid()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(appointments::status.eq(status.as_str()));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(appointments::starts_at.ge(from));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(appointments::starts_at.lt(to));
+        }
+        if let Some(Cursor { key, id }) = page.after {
+            let at = parse_time_key(&key)?;
+            query = query.filter(
+                appointments::starts_at
+                    .gt(at)
+                    .or(appointments::starts_at.eq(at).and(appointments::id.gt(id))),
+            );
+        }
+        let rows = query.load(&mut conn).await.map_err(map_diesel)?;
+        let items = rows
+            .into_iter()
+            .map(Appointment::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(
+            items,
+            page.limit,
+            |a: &Appointment| Cursor {
+                key: time_key(a.starts_at),
+                id: a.id.as_uuid(),
+            },
+        ))
+    }
+
+    async fn cancel(
+        &self,
+        cancellation: Cancellation,
+        expected: AppointmentStatus,
+    ) -> Result<Booking, StoreError> {
+        let store = self.clone();
+        detached(async move {
+            let mut conn = store.conn().await?;
+            let id = cancellation.appointment_id;
+            let updated = conn
+                .transaction(async |conn| {
+                    let changed = diesel::update(
+                        appointments::table
+                            .filter(appointments::id.eq(id.as_uuid()))
+                            .filter(appointments::status.eq(expected.as_str())),
+                    )
+                    .set((
+                        appointments::status.eq(AppointmentStatus::Cancelled.as_str()),
+                        appointments::cancelled_at.eq(cancellation.at),
+                        appointments::cancelled_by.eq(cancellation.cancelled_by.as_uuid()),
+                        appointments::cancel_reason.eq(cancellation.reason.as_deref()),
+                    ))
+                    .execute(conn)
+                    .await?;
+                    if changed == 0 {
+                        return Ok(None);
+                    }
+                    load(conn, id).await.map(Some)
+                })
+                .await
+                .map_err(map_diesel)?;
+            match updated {
+                Some(rows) => booking(rows),
+                // the row exists (the service read it) but its status moved on meanwhile
+                None => Err(StoreError::Conflict(Conflict::InvalidTransition)),
+            }
+        })
+        .await
+    }
+}

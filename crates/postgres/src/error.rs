@@ -1,0 +1,82 @@
+//! Translating database failures into the domain's `StoreError`, by constraint name and
+//! SQLSTATE — never by message text. Every constraint and trigger in `migrations/` that a
+//! request can trip has an entry here; anything else is a bug and surfaces as `Other`.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::PoolError as ConnectionPoolError;
+use diesel_async::pooled_connection::deadpool::PoolError;
+use shms_domain::{Conflict, StoreError};
+
+/// The domain meaning of a named constraint or trigger refusal.
+fn conflict_for(constraint: &str) -> Option<StoreError> {
+    let conflict = match constraint {
+        "appointments_one_per_slot" | "slots_unavailable" => Conflict::SlotUnavailable,
+        "appointments_no_doctor_overlap" => Conflict::DoctorOverlap,
+        "appointments_no_patient_overlap" => Conflict::PatientOverlap,
+        "slots_no_overlap" => Conflict::SlotOverlap,
+        "users_email_key" => Conflict::EmailTaken,
+        "doctors_license_number_key" => Conflict::LicenseTaken,
+        "appointments_status_transition"
+        | "payments_status_transition"
+        | "slots_status_consistency" => Conflict::InvalidTransition,
+        // a referenced patient, doctor or slot does not exist (or has the wrong role)
+        "appointments_patient_id_fkey" | "appointments_slot_fkey" | "slots_doctor_id_fkey" => {
+            return Some(StoreError::NotFound);
+        }
+        _ => return None,
+    };
+    Some(StoreError::Conflict(conflict))
+}
+
+/// SQLSTATE classes that mean "the database cannot serve now", not "the request is wrong":
+/// connection exceptions (08), insufficient resources (53), operator intervention (57),
+/// and a query cancelled by `statement_timeout` (57014 is in class 57).
+fn is_transient(sqlstate: &str) -> bool {
+    ["08", "53", "57"]
+        .iter()
+        .any(|class| sqlstate.starts_with(class))
+}
+
+/// Maps a diesel error to the domain's storage error.
+#[must_use]
+pub fn map_diesel(error: DieselError) -> StoreError {
+    match error {
+        DieselError::NotFound => StoreError::NotFound,
+        DieselError::DatabaseError(kind, info) => {
+            if let Some(mapped) = info.constraint_name().and_then(conflict_for) {
+                return mapped;
+            }
+            let sqlstate = info
+                .sqlstate()
+                .map(|state| state.as_str().to_owned())
+                .unwrap_or_default();
+            if matches!(
+                kind,
+                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection
+            ) || is_transient(&sqlstate)
+            {
+                return StoreError::Unavailable(info.message().to_owned());
+            }
+            StoreError::Other(format!("{kind:?} [{sqlstate}] {}", info.message()).into())
+        }
+        DieselError::BrokenTransactionManager => {
+            StoreError::Unavailable("connection lost mid-transaction".into())
+        }
+        other => StoreError::Other(Box::new(other)),
+    }
+}
+
+/// Maps a pool checkout failure: a timeout or an unreachable database is `Unavailable`.
+#[must_use]
+pub fn map_pool(error: PoolError) -> StoreError {
+    match error {
+        PoolError::Timeout(kind) => {
+            StoreError::Unavailable(format!("no database connection free ({kind:?} timeout)"))
+        }
+        PoolError::Backend(ConnectionPoolError::ConnectionError(e)) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        PoolError::Backend(ConnectionPoolError::QueryError(e)) => map_diesel(e),
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}

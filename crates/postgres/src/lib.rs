@@ -1,0 +1,76 @@
+#![doc = include_str!("../README.md")]
+
+mod appointments;
+mod doctors;
+mod error;
+pub mod invariants;
+mod migrate;
+mod pool;
+mod rows;
+pub mod schema;
+mod sessions;
+mod slots;
+mod users;
+
+use std::future::Future;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::deadpool::Object;
+use shms_domain::StoreError;
+
+pub use error::{map_diesel, map_pool};
+pub use migrate::{MIGRATIONS, run_migrations};
+pub use pool::{PgPool, PoolConfig, build_pool};
+
+/// The PostgreSQL adapter: implements every repository port over one pool. Cloning is cheap
+/// (the pool is shared).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// An adapter over a pool.
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for health checks and metrics.
+    #[must_use]
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Checks a connection out of the pool.
+    pub(crate) async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
+        self.pool.get().await.map_err(map_pool)
+    }
+
+    /// Whether the database answers a trivial query (readiness probe).
+    ///
+    /// # Errors
+    /// `Unavailable` when it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.conn().await?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(map_diesel)?;
+        Ok(())
+    }
+}
+
+/// Runs a write to completion on its own task. Dropping a request future (client gone,
+/// timeout) must not abandon a transaction half-way on a pooled connection, and the client
+/// that retries must find the write either done or not started.
+pub(crate) async fn detached<T, F>(work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|join| StoreError::Other(Box::new(join)))?
+}

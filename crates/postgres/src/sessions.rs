@@ -1,0 +1,93 @@
+//! Login sessions: stored by token hash, checked and touched in one statement per request.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Bytea, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
+use shms_domain::ids::{SessionId, UserId};
+use shms_domain::ports::{NewSession, SessionRepository};
+use shms_domain::{Actor, StoreError};
+use uuid::Uuid;
+
+use crate::schema::sessions;
+use crate::{PgStore, map_diesel};
+
+#[derive(QueryableByName)]
+struct LiveSession {
+    #[diesel(sql_type = SqlUuid)]
+    session_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = Text)]
+    role: String,
+}
+
+/// One round trip validates the token, checks the user is enabled and slides the idle
+/// window. `GREATEST` keeps `last_used_at` monotonic when requests race.
+const TOUCH: &str = "\
+UPDATE sessions s SET last_used_at = GREATEST(s.last_used_at, $2)
+  FROM users u
+ WHERE s.token_hash = $1 AND u.id = s.user_id AND NOT u.disabled
+   AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at > $3
+RETURNING s.id AS session_id, u.id AS user_id, u.role";
+
+impl SessionRepository for PgStore {
+    async fn create(&self, session: NewSession) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(session.id.as_uuid()),
+                sessions::user_id.eq(session.user_id.as_uuid()),
+                sessions::token_hash.eq(session.token_hash.as_slice()),
+                sessions::expires_at.eq(session.expires_at),
+                sessions::client_ip.eq(session.client_ip),
+                sessions::user_agent.eq(session.user_agent),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(map_diesel)?;
+        Ok(())
+    }
+
+    async fn touch(
+        &self,
+        token_hash: [u8; 32],
+        now: DateTime<Utc>,
+        idle_since: DateTime<Utc>,
+    ) -> Result<Option<Actor>, StoreError> {
+        let mut conn = self.conn().await?;
+        let live = diesel::sql_query(TOUCH)
+            .bind::<Bytea, _>(token_hash.as_slice())
+            .bind::<Timestamptz, _>(now)
+            .bind::<Timestamptz, _>(idle_since)
+            .get_result::<LiveSession>(&mut conn)
+            .await
+            .optional()
+            .map_err(map_diesel)?;
+        live.map(|row| {
+            Ok(Actor {
+                user_id: UserId::from_uuid(row.user_id),
+                role: row
+                    .role
+                    .parse()
+                    .map_err(|e: String| StoreError::Other(e.into()))?,
+                session_id: Some(SessionId::from_uuid(row.session_id)),
+            })
+        })
+        .transpose()
+    }
+
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        diesel::update(
+            sessions::table
+                .filter(sessions::id.eq(id.as_uuid()))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(now))
+        .execute(&mut conn)
+        .await
+        .map_err(map_diesel)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! argon2id password hashing off the async runtime: on Tokio's blocking pool, with at most
+//! `concurrency` hashes at once, so a burst of logins queues here instead of starving the
+//! request-serving threads (each hash takes ~19 MiB and tens of milliseconds).
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use shms_domain::StoreError;
+use shms_domain::ports::PasswordHasher;
+use tokio::sync::Semaphore;
+
+/// OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
+pub const MEMORY_KIB: u32 = 19_456;
+/// Iterations.
+pub const ITERATIONS: u32 = 2;
+/// Lanes.
+pub const PARALLELISM: u32 = 1;
+
+/// The production `PasswordHasher`.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    permits: Arc<Semaphore>,
+    /// Verified against when the account does not exist, so unknown e-mails cost the same.
+    dummy_hash: Arc<String>,
+}
+
+fn argon2() -> Result<Argon2<'static>, StoreError> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
+        .map_err(|e| StoreError::Other(e.to_string().into()))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+fn hash_blocking(password: &str) -> Result<String, StoreError> {
+    argon2()?
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| StoreError::Other(e.to_string().into()))
+}
+
+impl Argon2Hasher {
+    /// A hasher running at most `concurrency` hashes at once.
+    ///
+    /// # Errors
+    /// If the dummy hash cannot be computed (no randomness).
+    pub fn new(concurrency: usize) -> Result<Self, StoreError> {
+        let dummy = hash_blocking("dummy password for unknown accounts")?;
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy_hash: Arc::new(dummy),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("hasher closed".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| StoreError::Other(Box::new(e)))
+    }
+}
+
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: String) -> Result<String, StoreError> {
+        self.run(move || hash_blocking(&password)).await?
+    }
+
+    async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, StoreError> {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.as_str().to_owned());
+        let matches = self
+            .run(move || {
+                let argon2 = argon2()?;
+                Ok::<bool, StoreError>(
+                    argon2
+                        .verify_password(password.as_bytes(), hash.as_str())
+                        .is_ok(),
+                )
+            })
+            .await??;
+        Ok(known && matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashes_are_argon2id_with_owasp_parameters_and_verify() -> Result<(), StoreError> {
+        let hasher = Argon2Hasher::new(2)?;
+        let hash = hasher.hash("correct horse battery staple".into()).await?;
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            hasher
+                .verify("correct horse battery staple".into(), Some(hash.clone()))
+                .await?
+        );
+        assert!(!hasher.verify("wrong".into(), Some(hash.clone())).await?);
+        // a second hash of the same password has its own salt
+        assert_ne!(
+            hasher.hash("correct horse battery staple".into()).await?,
+            hash
+        );
+        // unknown account: never matches, even with the dummy's own password
+        assert!(
+            !hasher
+                .verify("dummy password for unknown accounts".into(), None)
+                .await?
+        );
+        Ok(())
+    }
+}

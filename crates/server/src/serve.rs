@@ -1,0 +1,86 @@
+//! `shms serve`: migrate, bootstrap, listen, and shut down gracefully on SIGTERM/SIGINT
+//! (stop accepting, finish in-flight requests, close the pool).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shms_http::{AppState, HttpConfig, router};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::wiring::{self, DatabaseReadiness};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Logs to stderr, as text or JSON; `RUST_LOG` filters (default `info`).
+pub fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the HTTP server until a shutdown signal.
+///
+/// # Errors
+/// When migrations fail, the admin cannot be bootstrapped, or the address is taken.
+pub async fn serve(config: Config) -> Result<(), BoxError> {
+    let applied = shms_postgres::run_migrations(&config.database_url).await?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    let app = wiring::build(&config)?;
+    if let Some((email, password)) = &config.bootstrap_admin {
+        let (admin, created) =
+            crate::bootstrap_admin(&app, email, password, "Administrator").await?;
+        tracing::info!(email = %admin.email, created, "bootstrap admin ensured");
+    }
+    let state = AppState {
+        services: Arc::clone(&app.services),
+        readiness: Arc::new(DatabaseReadiness(app.store.clone())),
+    };
+    let routes = router(
+        state,
+        HttpConfig {
+            request_timeout: config.request_timeout,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(
+        listener,
+        routes.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    app.store.pool().close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,18 @@
+DROP TABLE IF EXISTS payments;
+DROP TABLE IF EXISTS appointments;
+DROP TABLE IF EXISTS slots;
+DROP TABLE IF EXISTS doctors;
+DROP TABLE IF EXISTS patients;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS users;
+DROP FUNCTION IF EXISTS refuse_delete();
+DROP FUNCTION IF EXISTS payments_guard_insert();
+DROP FUNCTION IF EXISTS payments_guard_update();
+DROP FUNCTION IF EXISTS payment_transition_allowed(text, text);
+DROP FUNCTION IF EXISTS slots_guard_insert();
+DROP FUNCTION IF EXISTS slots_guard_status();
+DROP FUNCTION IF EXISTS appointments_release_on_cancel();
+DROP FUNCTION IF EXISTS appointments_occupy_slot();
+DROP FUNCTION IF EXISTS appointments_guard_insert();
+DROP FUNCTION IF EXISTS appointments_guard_update();
+DROP FUNCTION IF EXISTS appointment_transition_allowed(text, text);

@@ -1,0 +1,49 @@
+-- SHMS invariant checks (DESIGN §4). Every query returns the rows that violate one
+-- invariant, labelled by its first column; a healthy database returns no rows at all.
+-- Run by `shms check` and by the tests after concurrent runs.
+
+-- 1. No slot has two active appointments.
+SELECT 'slot_double_booked' AS violation, slot_id::text AS subject
+  FROM appointments WHERE status <> 'cancelled'
+ GROUP BY slot_id HAVING count(*) > 1;
+
+-- 1. No doctor has two active appointments that overlap.
+SELECT 'doctor_overlap' AS violation, a.id::text AS subject
+  FROM appointments a JOIN appointments b
+    ON a.doctor_id = b.doctor_id AND a.id < b.id
+   AND tstzrange(a.starts_at, a.ends_at) && tstzrange(b.starts_at, b.ends_at)
+ WHERE a.status <> 'cancelled' AND b.status <> 'cancelled';
+
+-- 2. No patient has two active appointments that overlap.
+SELECT 'patient_overlap' AS violation, a.id::text AS subject
+  FROM appointments a JOIN appointments b
+    ON a.patient_id = b.patient_id AND a.id < b.id
+   AND tstzrange(a.starts_at, a.ends_at) && tstzrange(b.starts_at, b.ends_at)
+ WHERE a.status <> 'cancelled' AND b.status <> 'cancelled';
+
+-- 3. A slot is busy exactly when it has an active appointment.
+SELECT 'slot_busy_mismatch' AS violation, s.id::text AS subject
+  FROM slots s
+ WHERE (s.status = 'busy') <> EXISTS (
+        SELECT 1 FROM appointments a WHERE a.slot_id = s.id AND a.status <> 'cancelled');
+
+-- 3. An appointment's interval and doctor are its slot's.
+SELECT 'appointment_slot_mismatch' AS violation, a.id::text AS subject
+  FROM appointments a JOIN slots s ON s.id = a.slot_id
+ WHERE a.doctor_id <> s.doctor_id OR a.starts_at <> s.starts_at OR a.ends_at <> s.ends_at;
+
+-- 5. Every appointment has exactly one payment.
+SELECT 'appointment_without_payment' AS violation, a.id::text AS subject
+  FROM appointments a
+ WHERE NOT EXISTS (SELECT 1 FROM payments p WHERE p.appointment_id = a.id);
+
+-- 5. A cancelled appointment never leaves a payment pending, and a live one never has a
+--    cancelled payment.
+SELECT 'payment_status_mismatch' AS violation, p.id::text AS subject
+  FROM payments p JOIN appointments a ON a.id = p.appointment_id
+ WHERE (a.status = 'cancelled' AND p.status = 'pending')
+    OR (a.status <> 'cancelled' AND p.status = 'cancelled');
+
+-- 5. Refunds never exceed what was paid.
+SELECT 'payment_over_refunded' AS violation, id::text AS subject
+  FROM payments WHERE refunded_cents > amount_cents OR refunded_cents < 0;
