@@ -6,4 +6,4 @@ mod token;
 pub use service::{
     AuthError, AuthService, ClientInfo, LoginSession, RegisterPatient, SessionPolicy,
 };
-pub use token::SessionToken;
+pub use token::{SessionToken, hash_token};
