@@ -62,6 +62,6 @@ pub fn now() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub fn block_on<F: Future>(future: F) -> F::Output {
     futures_executor::block_on(future)
 }

@@ -10,25 +10,14 @@ use crate::error::ApiError;
 /// Encodes a cursor for `next_cursor`.
 #[must_use]
 pub fn encode(cursor: &Cursor) -> String {
-    hex_encode(format!("{}\n{}", cursor.key, cursor.id).as_bytes())
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(format!("{}\n{}", cursor.key, cursor.id))
 }
 
 fn decode(raw: &str) -> Option<Cursor> {
-    if raw.len() % 2 != 0 || raw.len() > 1024 {
+    if raw.len() > 1024 {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..raw.len())
-        .step_by(2)
-        .map(|i| {
-            raw.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect();
-    let text = String::from_utf8(bytes?).ok()?;
+    let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
     let (key, id) = text.rsplit_once('\n')?;
     Some(Cursor {
         key: key.to_owned(),

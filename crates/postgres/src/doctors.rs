@@ -11,12 +11,8 @@ use shms_domain::ports::DoctorRepository;
 use crate::rows::DoctorRow;
 use crate::schema::{doctors, users};
 use crate::users::insert_user;
+use crate::sql::lower;
 use crate::{PgStore, detached, map_diesel};
-
-diesel::define_sql_function!(
-    /// SQL `lower(text)`.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-);
 
 /// Escapes LIKE wildcards so a search for "50%" finds the text "50%".
 fn like_pattern(text: &str) -> String {

@@ -10,6 +10,7 @@ mod rows;
 pub mod schema;
 mod sessions;
 mod slots;
+mod sql;
 mod users;
 
 use std::future::Future;

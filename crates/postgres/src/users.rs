@@ -9,12 +9,8 @@ use shms_domain::user::{Credentials, Email, NewPatient, NewUser, User, UserProfi
 
 use crate::rows::{DoctorRow, PatientRow, UserRow};
 use crate::schema::{doctors, patients, users};
+use crate::sql::lower;
 use crate::{PgStore, detached, map_diesel};
-
-diesel::define_sql_function!(
-    /// SQL `lower(text)`, matching the case-insensitive unique index on e-mails.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-);
 
 pub(crate) async fn insert_user(
     conn: &mut AsyncPgConnection,
