@@ -34,7 +34,8 @@ async fn raw(
 async fn malformed_requests_get_problem_json() {
     let server = Server::start().await;
     let (token, _) = server.patient().await;
-    let cases: Vec<(Method, &str, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    type Case = (Method, &'static str, Option<&'static str>, Vec<u8>, StatusCode, &'static str);
+    let cases: Vec<Case> = vec![
         (
             Method::GET,
             "/api/v1/nowhere",

@@ -79,15 +79,9 @@ impl Server {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(response) = self
-                .client
-                .get(format!("{}/health/ready", self.base))
-                .send()
-                .await
-            {
-                if response.status() == StatusCode::OK {
-                    return;
-                }
+            let ready = self.client.get(format!("{}/health/ready", self.base)).send().await;
+            if ready.is_ok_and(|response| response.status() == StatusCode::OK) {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
