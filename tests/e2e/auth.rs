@@ -247,3 +247,37 @@ async fn only_admins_create_doctors_and_roles_are_enforced() {
         "Doc"
     );
 }
+
+/// Password hashing runs on the blocking pool with bounded concurrency: while a burst of
+/// logins queues for the hasher, other requests are still served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_logins_does_not_stall_other_requests() {
+    let server = std::sync::Arc::new(Server::start_with(&[("SHMS_HASH_CONCURRENCY", "1")]).await);
+    let logins: Vec<_> = (0..24)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let body = json!({"email": ADMIN_EMAIL, "password": PASSWORD});
+                let status = server.post("/auth/login", None, body).await.0;
+                (status, std::time::Instant::now())
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let (status, doctors) = server.get("/doctors", None).await;
+    let served_at = std::time::Instant::now();
+    assert_eq!(status, StatusCode::OK, "{doctors}");
+    let mut finished_later = 0;
+    for login in logins {
+        let (status, done_at) = login.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        if done_at > served_at {
+            finished_later += 1;
+        }
+    }
+    // the directory answered while most of the burst was still waiting for the hasher
+    assert!(
+        finished_later >= 12,
+        "only {finished_later} of 24 logins finished after the other request"
+    );
+}

@@ -34,7 +34,14 @@ async fn raw(
 async fn malformed_requests_get_problem_json() {
     let server = Server::start().await;
     let (token, _) = server.patient().await;
-    type Case = (Method, &'static str, Option<&'static str>, Vec<u8>, StatusCode, &'static str);
+    type Case = (
+        Method,
+        &'static str,
+        Option<&'static str>,
+        Vec<u8>,
+        StatusCode,
+        &'static str,
+    );
     let cases: Vec<Case> = vec![
         (
             Method::GET,

@@ -79,7 +79,11 @@ impl Server {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + std::time::Duration::from_secs(30);
         while Instant::now() < deadline {
-            let ready = self.client.get(format!("{}/health/ready", self.base)).send().await;
+            let ready = self
+                .client
+                .get(format!("{}/health/ready", self.base))
+                .send()
+                .await;
             if ready.is_ok_and(|response| response.status() == StatusCode::OK) {
                 return;
             }

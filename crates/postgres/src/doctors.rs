@@ -10,8 +10,8 @@ use shms_domain::ports::DoctorRepository;
 
 use crate::rows::DoctorRow;
 use crate::schema::{doctors, users};
-use crate::users::insert_user;
 use crate::sql::lower;
+use crate::users::insert_user;
 use crate::{PgStore, detached, map_diesel};
 
 /// Escapes LIKE wildcards so a search for "50%" finds the text "50%".
