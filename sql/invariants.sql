@@ -47,3 +47,35 @@ SELECT 'payment_status_mismatch' AS violation, p.id::text AS subject
 -- 5. Refunds never exceed what was paid.
 SELECT 'payment_over_refunded' AS violation, id::text AS subject
   FROM payments WHERE refunded_cents > amount_cents OR refunded_cents < 0;
+
+-- 5. A payment is paid (or refunded from paid) exactly when it has a succeeded attempt.
+SELECT 'payment_paid_without_attempt' AS violation, p.id::text AS subject
+  FROM payments p
+ WHERE (p.status IN ('paid', 'partially_refunded', 'refunded')) <> EXISTS (
+        SELECT 1 FROM payment_attempts t WHERE t.payment_id = p.id AND t.status = 'succeeded');
+
+-- 5. refunded_cents is the sum of the refunds.
+SELECT 'payment_refund_sum_mismatch' AS violation, p.id::text AS subject
+  FROM payments p
+ WHERE p.refunded_cents <> (SELECT coalesce(sum(r.amount_cents), 0) FROM refunds r WHERE r.payment_id = p.id);
+
+-- 5. Status agrees with the amounts.
+SELECT 'payment_status_amount_mismatch' AS violation, id::text AS subject
+  FROM payments
+ WHERE NOT ((status IN ('pending', 'paid', 'cancelled') AND refunded_cents = 0)
+         OR (status = 'partially_refunded' AND refunded_cents > 0 AND refunded_cents < amount_cents)
+         OR (status = 'refunded' AND refunded_cents = amount_cents));
+
+-- 5. A cancelled appointment keeps no money: its payment is cancelled or fully refunded.
+SELECT 'cancelled_appointment_keeps_money' AS violation, a.id::text AS subject
+  FROM appointments a JOIN payments p ON p.appointment_id = a.id
+ WHERE a.status = 'cancelled' AND p.status NOT IN ('cancelled', 'refunded');
+
+-- 5. Attempts and refunds carry the payment's currency; attempts its amount.
+SELECT 'ledger_amount_mismatch' AS violation, t.id::text AS subject
+  FROM payment_attempts t JOIN payments p ON p.id = t.payment_id
+ WHERE t.currency <> p.currency OR t.amount_cents <> p.amount_cents
+UNION ALL
+SELECT 'ledger_amount_mismatch', r.id::text
+  FROM refunds r JOIN payments p ON p.id = r.payment_id
+ WHERE r.currency <> p.currency;

@@ -25,6 +25,21 @@ pub enum Conflict {
     /// The state machine refused the change (the status moved on concurrently).
     #[error("the status change is not allowed from the current status")]
     InvalidTransition,
+    /// The payment is no longer pending (paid, cancelled or refunded meanwhile).
+    #[error("the payment is not pending")]
+    PaymentNotPending,
+    /// Another attempt to pay is in flight.
+    #[error("a payment attempt is already in progress")]
+    PaymentInProgress,
+    /// The payment is not paid, so there is nothing to refund.
+    #[error("the payment is not paid")]
+    PaymentNotRefundable,
+    /// The refund would exceed what was paid.
+    #[error("the refund exceeds what is left to refund")]
+    RefundExceedsPaid,
+    /// A cancellation would leave a paid payment without its refund.
+    #[error("the payment changed while cancelling; retry")]
+    PaymentNotSettled,
 }
 
 /// Failure of a port call.

@@ -82,3 +82,11 @@ id_type!(
     /// The payment of one appointment.
     PaymentId
 );
+id_type!(
+    /// One attempt to pay; also the idempotency key sent to the payment gateway.
+    AttemptId
+);
+id_type!(
+    /// A refund.
+    RefundId
+);

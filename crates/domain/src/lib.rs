@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod doctor;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod page;
 pub mod payment;
@@ -20,7 +21,7 @@ mod test_support;
 
 pub use actor::Actor;
 pub use error::{Conflict, StoreError};
-pub use ids::{AppointmentId, PaymentId, SessionId, SlotId, UserId};
+pub use ids::{AppointmentId, AttemptId, PaymentId, RefundId, SessionId, SlotId, UserId};
 pub use page::{Cursor, Page, PageRequest};
 pub use services::Services;
 pub use services::{Adapters, Policies, Ports};

@@ -19,7 +19,9 @@ use crate::appointment::{
 use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
 use crate::error::StoreError;
 use crate::ids::{AppointmentId, SessionId, SlotId, UserId};
+use crate::ids::{AttemptId, PaymentId};
 use crate::page::{Page, PageRequest};
+use crate::payment::{Money, Payment, PaymentDetails, PaymentFilter, PaymentMethod};
 use crate::slot::{NewSlot, Slot, SlotFilter};
 use crate::user::{Credentials, Email, NewPatient, NewUser, UserProfile};
 
@@ -196,14 +198,19 @@ pub trait AppointmentRepository: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page<Appointment>, StoreError>> + Send;
 
     /// Cancels the appointment if it is still in `expected` status; the slot is freed and a
-    /// pending payment cancelled in the same transaction.
+    /// pending payment cancelled in the same transaction. A paid payment is refunded by
+    /// `refund` first, in that same transaction.
     ///
     /// # Errors
-    /// `Conflict(InvalidTransition)` when the status is no longer `expected`; `NotFound`.
+    /// `Conflict(InvalidTransition)` when the status is no longer `expected`;
+    /// `Conflict(PaymentInProgress)` while an attempt to pay is in flight;
+    /// `Conflict(PaymentNotSettled)` when the payment was paid meanwhile and no refund was
+    /// given; the refund's conflicts; `NotFound`.
     fn cancel(
         &self,
         cancellation: Cancellation,
         expected: AppointmentStatus,
+        refund: Option<NewRefund>,
     ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
 }
 
@@ -227,4 +234,221 @@ pub trait PasswordHasher: Send + Sync + 'static {
         password: String,
         hash: Option<String>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// A new attempt to pay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttempt {
+    /// Its id, also the gateway idempotency key.
+    pub id: AttemptId,
+    /// The payment.
+    pub payment_id: PaymentId,
+    /// How.
+    pub method: PaymentMethod,
+    /// For card attempts.
+    pub card_token: Option<String>,
+    /// The payment's full amount.
+    pub amount: Money,
+    /// Who pays (or records the payment).
+    pub created_by: UserId,
+    /// Cash and insurance are recorded as already succeeded; card attempts start pending.
+    pub succeeded: bool,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Charged; the gateway's reference.
+    Succeeded {
+        /// The gateway's charge id.
+        reference: String,
+    },
+    /// The card was declined.
+    Declined {
+        /// The gateway's reason.
+        reason: String,
+    },
+    /// The request failed; nothing was charged.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A refund to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    /// Its id.
+    pub id: crate::ids::RefundId,
+    /// The payment refunded.
+    pub payment_id: PaymentId,
+    /// How much, in the payment's currency.
+    pub amount: Money,
+    /// Why.
+    pub reason: String,
+    /// Who refunds.
+    pub created_by: UserId,
+}
+
+/// Payments and their ledger (attempts and refunds).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait PaymentRepository: Send + Sync + 'static {
+    /// A payment with its appointment's people, attempts and refunds.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    fn get(&self, id: PaymentId)
+    -> impl Future<Output = Result<PaymentDetails, StoreError>> + Send;
+
+    /// Payments matching the filter, newest first (by creation, then id).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn list(
+        &self,
+        filter: PaymentFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Payment>, StoreError>> + Send;
+
+    /// Records a new attempt (pending, or succeeded for cash/insurance, which pays the
+    /// payment in the same transaction).
+    ///
+    /// # Errors
+    /// `Conflict(PaymentNotPending)`; `Conflict(PaymentInProgress)` when another attempt is
+    /// in flight; `NotFound`.
+    fn begin_attempt(
+        &self,
+        attempt: NewAttempt,
+    ) -> impl Future<Output = Result<PaymentDetails, StoreError>> + Send;
+
+    /// Settles a pending attempt; a success pays the payment in the same transaction.
+    ///
+    /// # Errors
+    /// `Conflict(InvalidTransition)` when the attempt is already settled; `NotFound`.
+    fn settle_attempt(
+        &self,
+        payment: PaymentId,
+        attempt: AttemptId,
+        settlement: Settlement,
+    ) -> impl Future<Output = Result<PaymentDetails, StoreError>> + Send;
+
+    /// Records a refund; the payment's refunded amount and status follow in the same
+    /// transaction.
+    ///
+    /// # Errors
+    /// `Conflict(PaymentNotRefundable)`, `Conflict(RefundExceedsPaid)`, `NotFound`.
+    fn refund(
+        &self,
+        refund: NewRefund,
+    ) -> impl Future<Output = Result<PaymentDetails, StoreError>> + Send;
+}
+
+/// A charge to send to the payment provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    /// The provider charges at most once per key: retrying an attempt reuses its key.
+    pub idempotency_key: AttemptId,
+    /// What to charge.
+    pub amount: Money,
+    /// The card token from the client-side tokenization.
+    pub card_token: String,
+}
+
+/// A definitive answer from the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// Charged.
+    Succeeded {
+        /// The provider's charge id.
+        reference: String,
+    },
+    /// Declined by the issuer; nothing charged.
+    Declined {
+        /// The provider's reason code.
+        reason: String,
+    },
+}
+
+/// The provider could not give a definitive answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The card token is unknown to the provider.
+    #[error("the card token is not valid")]
+    InvalidToken,
+    /// The provider is unreachable or failed transiently. Adapters return this only when
+    /// nothing was charged (an ambiguous timeout must be resolved by looking the charge up
+    /// by its idempotency key first).
+    #[error("the payment provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The payment provider (a simulated one by default; a real one plugs in here).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait PaymentGateway: Send + Sync + 'static {
+    /// Charges a card, idempotently per key.
+    ///
+    /// # Errors
+    /// `InvalidToken`, `Unavailable`.
+    fn charge(
+        &self,
+        request: ChargeRequest,
+    ) -> impl Future<Output = Result<ChargeOutcome, GatewayError>> + Send;
+}
+
+/// What a repeated request with an idempotency key should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyStart {
+    /// First use of the key: do the work, then `complete` or `release`.
+    Started,
+    /// Already done: answer with the stored response.
+    Replay {
+        /// Stored HTTP status.
+        status: u16,
+        /// Stored body.
+        body: Vec<u8>,
+    },
+    /// The key was used with a different request.
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+/// Idempotency keys, scoped to the user, kept at least 24 hours.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait IdempotencyRepository: Send + Sync + 'static {
+    /// Claims `(user, key)` for a request with this fingerprint, atomically: of concurrent
+    /// claims exactly one gets `Started`. A claim still in progress from before
+    /// `stale_before` (its process died) is taken over.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn begin(
+        &self,
+        user: UserId,
+        key: String,
+        fingerprint: [u8; 32],
+        stale_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<IdempotencyStart, StoreError>> + Send;
+
+    /// Stores the response of a claimed key.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn complete(
+        &self,
+        user: UserId,
+        key: String,
+        status: u16,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives a claim up (the work failed transiently and may be retried with the key).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn release(
+        &self,
+        user: UserId,
+        key: String,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

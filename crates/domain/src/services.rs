@@ -6,9 +6,11 @@ use crate::appointment::{AppointmentService, CancellationPolicy};
 use crate::auth::{AuthService, SessionPolicy};
 use crate::clock::Clock;
 use crate::doctor::DoctorService;
+use crate::idempotency::IdempotencyService;
+use crate::payment::PaymentService;
 use crate::ports::{
-    AppointmentRepository, DoctorRepository, PasswordHasher, SessionRepository, SlotRepository,
-    UserRepository,
+    AppointmentRepository, DoctorRepository, IdempotencyRepository, PasswordHasher, PaymentGateway,
+    PaymentRepository, SessionRepository, SlotRepository, UserRepository,
 };
 use crate::slot::SlotService;
 
@@ -23,8 +25,14 @@ pub trait Ports: Send + Sync + 'static {
     type Doctors: DoctorRepository;
     /// Slots.
     type Slots: SlotRepository;
-    /// Appointments and payments.
+    /// Appointments (with the payment created at booking).
     type Appointments: AppointmentRepository;
+    /// Payments and their ledger.
+    type Payments: PaymentRepository;
+    /// The payment provider.
+    type Gateway: PaymentGateway;
+    /// Idempotency keys.
+    type Idempotency: IdempotencyRepository;
     /// Password hashing.
     type Hasher: PasswordHasher;
     /// Time.
@@ -50,6 +58,10 @@ pub struct Services<P: Ports> {
     pub slots: SlotService<P>,
     /// Booking and cancelling.
     pub appointments: AppointmentService<P>,
+    /// Paying and refunding.
+    pub payments: PaymentService<P>,
+    /// Idempotency keys.
+    pub idempotency: IdempotencyService<P>,
 }
 
 /// The adapters, shared by the services.
@@ -62,8 +74,14 @@ pub struct Adapters<P: Ports> {
     pub doctors: Arc<P::Doctors>,
     /// Slots.
     pub slots: Arc<P::Slots>,
-    /// Appointments and payments.
+    /// Appointments.
     pub appointments: Arc<P::Appointments>,
+    /// Payments.
+    pub payments: Arc<P::Payments>,
+    /// The payment provider.
+    pub gateway: Arc<P::Gateway>,
+    /// Idempotency keys.
+    pub idempotency: Arc<P::Idempotency>,
     /// Password hashing.
     pub hasher: Arc<P::Hasher>,
     /// Time.
@@ -78,6 +96,9 @@ impl<P: Ports> Clone for Adapters<P> {
             doctors: Arc::clone(&self.doctors),
             slots: Arc::clone(&self.slots),
             appointments: Arc::clone(&self.appointments),
+            payments: Arc::clone(&self.payments),
+            gateway: Arc::clone(&self.gateway),
+            idempotency: Arc::clone(&self.idempotency),
             hasher: Arc::clone(&self.hasher),
             clock: Arc::clone(&self.clock),
         }
@@ -93,6 +114,8 @@ impl<P: Ports> Services<P> {
             doctors: DoctorService::new(adapters.clone()),
             slots: SlotService::new(adapters.clone()),
             appointments: AppointmentService::new(adapters.clone(), policies.cancellation),
+            payments: PaymentService::new(adapters.clone()),
+            idempotency: IdempotencyService::new(adapters.clone()),
         }
     }
 }

@@ -6,8 +6,9 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::clock::MockClock;
 use crate::ports::{
-    MockAppointmentRepository, MockDoctorRepository, MockPasswordHasher, MockSessionRepository,
-    MockSlotRepository, MockUserRepository,
+    MockAppointmentRepository, MockDoctorRepository, MockIdempotencyRepository, MockPasswordHasher,
+    MockPaymentGateway, MockPaymentRepository, MockSessionRepository, MockSlotRepository,
+    MockUserRepository,
 };
 use crate::services::{Adapters, Ports};
 
@@ -19,6 +20,9 @@ impl Ports for MockPorts {
     type Doctors = MockDoctorRepository;
     type Slots = MockSlotRepository;
     type Appointments = MockAppointmentRepository;
+    type Payments = MockPaymentRepository;
+    type Gateway = MockPaymentGateway;
+    type Idempotency = MockIdempotencyRepository;
     type Hasher = MockPasswordHasher;
     type Clock = MockClock;
 }
@@ -32,6 +36,9 @@ pub struct Mocks {
     pub doctors: MockDoctorRepository,
     pub slots: MockSlotRepository,
     pub appointments: MockAppointmentRepository,
+    pub payments: MockPaymentRepository,
+    pub gateway: MockPaymentGateway,
+    pub idempotency: MockIdempotencyRepository,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
 }
@@ -50,6 +57,9 @@ impl Mocks {
             doctors: Arc::new(self.doctors),
             slots: Arc::new(self.slots),
             appointments: Arc::new(self.appointments),
+            payments: Arc::new(self.payments),
+            gateway: Arc::new(self.gateway),
+            idempotency: Arc::new(self.idempotency),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
         }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use shms_domain::Page;
 use shms_domain::appointment::{Appointment, Booking};
 use shms_domain::doctor::Doctor;
-use shms_domain::payment::{Money, Payment};
+use shms_domain::payment::{Money, Payment, PaymentAttempt, PaymentDetails, Refund};
 use shms_domain::slot::Slot;
 use shms_domain::user::{User, UserProfile};
 use uuid::Uuid;
@@ -281,6 +281,94 @@ impl From<Booking> for BookingDto {
         Self {
             appointment: booking.appointment.into(),
             payment: booking.payment.into(),
+        }
+    }
+}
+
+/// One attempt to pay (the card token is never echoed).
+#[derive(Debug, Serialize)]
+pub struct AttemptDto {
+    /// Id, also the gateway idempotency key.
+    pub id: Uuid,
+    /// card | cash | insurance.
+    pub method: &'static str,
+    /// pending | succeeded | declined | failed.
+    pub status: &'static str,
+    /// The gateway's charge reference.
+    pub gateway_reference: Option<String>,
+    /// Why it was declined or failed.
+    pub failure_reason: Option<String>,
+    /// Started.
+    pub created_at: DateTime<Utc>,
+    /// Settled.
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+impl From<PaymentAttempt> for AttemptDto {
+    fn from(a: PaymentAttempt) -> Self {
+        Self {
+            id: a.id.as_uuid(),
+            method: a.method.as_str(),
+            status: a.status.as_str(),
+            gateway_reference: a.gateway_reference,
+            failure_reason: a.failure_reason,
+            created_at: a.created_at,
+            settled_at: a.settled_at,
+        }
+    }
+}
+
+/// A refund.
+#[derive(Debug, Serialize)]
+pub struct RefundDto {
+    /// Id.
+    pub id: Uuid,
+    /// Amount, minor units.
+    pub amount_cents: i64,
+    /// Why.
+    pub reason: String,
+    /// Who refunded.
+    pub created_by: Uuid,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Refund> for RefundDto {
+    fn from(r: Refund) -> Self {
+        Self {
+            id: r.id.as_uuid(),
+            amount_cents: r.amount_cents,
+            reason: r.reason,
+            created_by: r.created_by.as_uuid(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A payment with its appointment's people and its ledger.
+#[derive(Debug, Serialize)]
+pub struct PaymentDetailsDto {
+    /// The payment's own fields.
+    #[serde(flatten)]
+    pub payment: PaymentDto,
+    /// The patient who pays.
+    pub patient_id: Uuid,
+    /// The doctor of the appointment.
+    pub doctor_id: Uuid,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptDto>,
+    /// Every refund, oldest first.
+    pub refunds: Vec<RefundDto>,
+}
+
+impl From<PaymentDetails> for PaymentDetailsDto {
+    fn from(d: PaymentDetails) -> Self {
+        Self {
+            payment: d.payment.into(),
+            patient_id: d.patient_id.as_uuid(),
+            doctor_id: d.doctor_id.as_uuid(),
+            attempts: d.attempts.into_iter().map(AttemptDto::from).collect(),
+            refunds: d.refunds.into_iter().map(RefundDto::from).collect(),
         }
     }
 }

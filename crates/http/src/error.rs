@@ -7,6 +7,7 @@ use serde::Serialize;
 use shms_domain::appointment::AppointmentError;
 use shms_domain::auth::AuthError;
 use shms_domain::doctor::DoctorError;
+use shms_domain::payment::PaymentError;
 use shms_domain::slot::SlotError;
 use shms_domain::{Conflict, StoreError, ValidationErrors};
 
@@ -216,6 +217,21 @@ impl From<Conflict> for ApiError {
             Conflict::InvalidTransition => {
                 Self::conflict("invalid_transition", "Invalid status change", detail)
             }
+            Conflict::PaymentNotPending => {
+                Self::conflict("payment_not_pending", "Payment not pending", detail)
+            }
+            Conflict::PaymentInProgress => {
+                Self::conflict("payment_in_progress", "Payment in progress", detail)
+            }
+            Conflict::PaymentNotRefundable => {
+                Self::conflict("payment_not_refundable", "Payment not refundable", detail)
+            }
+            Conflict::RefundExceedsPaid => {
+                Self::conflict("refund_exceeds_payment", "Refund too large", detail)
+            }
+            Conflict::PaymentNotSettled => {
+                Self::conflict("payment_changed", "Payment changed", detail)
+            }
         }
     }
 }
@@ -285,7 +301,44 @@ impl From<AppointmentError> for ApiError {
                 "Invalid status change",
                 error.to_string(),
             ),
+            AppointmentError::PaymentInProgress => Conflict::PaymentInProgress.into(),
+            AppointmentError::PaymentChanged => Conflict::PaymentNotSettled.into(),
             AppointmentError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(error: PaymentError) -> Self {
+        let detail = error.to_string();
+        match error {
+            PaymentError::NotFound => Self::not_found(),
+            PaymentError::Forbidden(why) => Self::forbidden(why),
+            PaymentError::Validation(errors) => Self::validation(&errors),
+            PaymentError::NotPayable(_) => {
+                Self::conflict("payment_not_pending", "Payment not pending", detail)
+            }
+            PaymentError::InProgress => Conflict::PaymentInProgress.into(),
+            PaymentError::Declined(_) => Self::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_declined",
+                "Payment declined",
+                detail,
+            ),
+            PaymentError::InvalidCardToken => Self::invalid_field("card_token", detail),
+            PaymentError::GatewayUnavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_unavailable",
+                "Payment provider unavailable",
+                detail,
+            ),
+            PaymentError::NotRefundable(_) => {
+                Self::conflict("payment_not_refundable", "Payment not refundable", detail)
+            }
+            PaymentError::RefundExceedsPaid { .. } => {
+                Self::conflict("refund_exceeds_payment", "Refund too large", detail)
+            }
+            PaymentError::Store(store) => store.into(),
         }
     }
 }

@@ -24,6 +24,19 @@ use crate::state::AppState;
 pub struct JsonBody(Result<Bytes, ApiError>);
 
 impl JsonBody {
+    /// The body in canonical form (re-serialized JSON, so key order and whitespace do not
+    /// matter), for idempotency fingerprints; raw bytes when it is not JSON.
+    #[must_use]
+    pub fn canonical(&self) -> Vec<u8> {
+        match &self.0 {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(bytes)
+                .ok()
+                .and_then(|value| serde_json::to_vec(&value).ok())
+                .unwrap_or_else(|| bytes.to_vec()),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Parses the body, or gives the default when the request has no body at all.
     ///
     /// # Errors

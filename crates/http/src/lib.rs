@@ -4,6 +4,7 @@ pub mod cursor;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod routes;
 pub mod state;
 
@@ -22,7 +23,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use state::{AppState, Readiness};
 
-use routes::{appointments, auth, doctors, health, slots};
+use routes::{appointments, auth, doctors, health, payments, slots};
 
 /// Largest request body accepted (bytes); a batch of 500 slots fits comfortably.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -63,6 +64,10 @@ fn api<P: Ports>() -> Router<AppState<P>> {
         )
         .route("/appointments/{id}", get(appointments::get::<P>))
         .route("/appointments/{id}/cancel", post(appointments::cancel::<P>))
+        .route("/payments", get(payments::list::<P>))
+        .route("/payments/{id}", get(payments::get::<P>))
+        .route("/payments/{id}/pay", post(payments::pay::<P>))
+        .route("/payments/{id}/refunds", post(payments::refund::<P>))
 }
 
 async fn not_found() -> ApiError {

@@ -13,9 +13,10 @@ use shms_domain::appointment::{
 };
 use shms_domain::ids::AppointmentId;
 use shms_domain::page::{Cursor, Page, PageRequest};
-use shms_domain::ports::AppointmentRepository;
+use shms_domain::ports::{AppointmentRepository, NewRefund};
 use shms_domain::{Conflict, StoreError};
 
+use crate::payments::insert_refund;
 use crate::rows::{AppointmentRow, PaymentRow, booking};
 use crate::schema::{appointments, doctors, payments, slots};
 use crate::slots::{parse_time_key, time_key};
@@ -164,6 +165,7 @@ impl AppointmentRepository for PgStore {
         &self,
         cancellation: Cancellation,
         expected: AppointmentStatus,
+        refund: Option<NewRefund>,
     ) -> Result<Booking, StoreError> {
         let store = self.clone();
         detached(async move {
@@ -171,6 +173,10 @@ impl AppointmentRepository for PgStore {
             let id = cancellation.appointment_id;
             let updated = conn
                 .transaction(async |conn| {
+                    // the refund first: the cancel trigger checks that a paid payment is refunded
+                    if let Some(refund) = &refund {
+                        insert_refund(conn, refund).await?;
+                    }
                     let changed = diesel::update(
                         appointments::table
                             .filter(appointments::id.eq(id.as_uuid()))
@@ -185,16 +191,18 @@ impl AppointmentRepository for PgStore {
                     .execute(conn)
                     .await?;
                     if changed == 0 {
-                        return Ok(None);
+                        // the status moved on since the service read it: undo the refund too
+                        return Err(diesel::result::Error::RollbackTransaction);
                     }
-                    load(conn, id).await.map(Some)
+                    load(conn, id).await
                 })
-                .await
-                .map_err(map_diesel)?;
+                .await;
             match updated {
-                Some(rows) => booking(rows),
-                // the row exists (the service read it) but its status moved on meanwhile
-                None => Err(StoreError::Conflict(Conflict::InvalidTransition)),
+                Ok(rows) => booking(rows),
+                Err(diesel::result::Error::RollbackTransaction) => {
+                    Err(StoreError::Conflict(Conflict::InvalidTransition))
+                }
+                Err(other) => Err(map_diesel(other)),
             }
         })
         .await

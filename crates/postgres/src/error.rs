@@ -18,7 +18,13 @@ fn conflict_for(constraint: &str) -> Option<StoreError> {
         "doctors_license_number_key" => Conflict::LicenseTaken,
         "appointments_status_transition"
         | "payments_status_transition"
-        | "slots_status_consistency" => Conflict::InvalidTransition,
+        | "slots_status_consistency"
+        | "payment_attempts_status_transition" => Conflict::InvalidTransition,
+        "payments_not_pending" | "payment_attempts_one_success" => Conflict::PaymentNotPending,
+        "payment_attempts_one_in_flight" | "payments_in_progress" => Conflict::PaymentInProgress,
+        "refunds_payment_not_paid" => Conflict::PaymentNotRefundable,
+        "refunds_within_paid" | "payments_refund_within_amount" => Conflict::RefundExceedsPaid,
+        "payments_not_settled_on_cancel" => Conflict::PaymentNotSettled,
         // a referenced patient, doctor or slot does not exist (or has the wrong role)
         "appointments_patient_id_fkey" | "appointments_slot_fkey" | "slots_doctor_id_fkey" => {
             return Some(StoreError::NotFound);

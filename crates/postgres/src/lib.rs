@@ -3,8 +3,10 @@
 mod appointments;
 mod doctors;
 mod error;
+mod idempotency;
 pub mod invariants;
 mod migrate;
+mod payments;
 mod pool;
 mod rows;
 pub mod schema;

@@ -7,12 +7,14 @@ use diesel::prelude::*;
 use shms_domain::StoreError;
 use shms_domain::appointment::{Appointment, Booking};
 use shms_domain::doctor::Doctor;
-use shms_domain::payment::{Money, Payment};
+use shms_domain::payment::{Money, Payment, PaymentAttempt, Refund};
 use shms_domain::slot::Slot;
 use shms_domain::user::{PatientProfile, User};
 use uuid::Uuid;
 
-use crate::schema::{appointments, doctors, patients, payments, slots, users};
+use crate::schema::{
+    appointments, doctors, patients, payment_attempts, payments, refunds, slots, users,
+};
 
 fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, StoreError> {
     raw.parse()
@@ -193,4 +195,58 @@ pub fn booking(rows: (AppointmentRow, PaymentRow)) -> Result<Booking, StoreError
         appointment: rows.0.try_into()?,
         payment: rows.1.try_into()?,
     })
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = payment_attempts, check_for_backend(diesel::pg::Pg))]
+pub struct AttemptRow {
+    pub id: Uuid,
+    pub method: String,
+    pub card_token: Option<String>,
+    pub status: String,
+    pub gateway_reference: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<AttemptRow> for PaymentAttempt {
+    type Error = StoreError;
+
+    fn try_from(row: AttemptRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: row.id.into(),
+            method: parse(&row.method)?,
+            card_token: row.card_token,
+            status: parse(&row.status)?,
+            gateway_reference: row.gateway_reference,
+            failure_reason: row.failure_reason,
+            created_by: row.created_by.into(),
+            created_at: row.created_at,
+            settled_at: row.settled_at,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = refunds, check_for_backend(diesel::pg::Pg))]
+pub struct RefundRow {
+    pub id: Uuid,
+    pub amount_cents: i64,
+    pub reason: String,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<RefundRow> for Refund {
+    fn from(row: RefundRow) -> Self {
+        Self {
+            id: row.id.into(),
+            amount_cents: row.amount_cents,
+            reason: row.reason,
+            created_by: row.created_by.into(),
+            created_at: row.created_at,
+        }
+    }
 }

@@ -108,5 +108,54 @@ diesel::allow_tables_to_appear_in_same_query!(
     doctors,
     slots,
     appointments,
-    payments
+    payments,
+    payment_attempts,
+    refunds,
+    idempotency_keys
 );
+
+diesel::table! {
+    payment_attempts (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        idempotency_key -> Uuid,
+        method -> Text,
+        card_token -> Nullable<Text>,
+        amount_cents -> Int8,
+        currency -> Text,
+        status -> Text,
+        gateway_reference -> Nullable<Text>,
+        failure_reason -> Nullable<Text>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        settled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        amount_cents -> Int8,
+        currency -> Text,
+        reason -> Text,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Uuid,
+        key -> Text,
+        fingerprint -> Bytea,
+        status -> Text,
+        response_status -> Nullable<Int4>,
+        response_body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(payment_attempts -> payments (payment_id));
+diesel::joinable!(refunds -> payments (payment_id));

@@ -113,7 +113,7 @@ async fn cancelling_frees_the_slot_and_cancels_the_pending_payment() {
 
     let cancelled = f
         .store
-        .cancel(cancellation.clone(), AppointmentStatus::Booked)
+        .cancel(cancellation.clone(), AppointmentStatus::Booked, None)
         .await
         .unwrap();
 
@@ -124,7 +124,7 @@ async fn cancelling_frees_the_slot_and_cancels_the_pending_payment() {
     // a stale expectation (already cancelled) is refused, not applied twice
     let again = f
         .store
-        .cancel(cancellation, AppointmentStatus::Booked)
+        .cancel(cancellation, AppointmentStatus::Booked, None)
         .await;
     assert!(
         matches!(

@@ -3,6 +3,7 @@
 
 mod config;
 mod demo;
+mod gateway;
 mod hasher;
 mod serve;
 mod wiring;

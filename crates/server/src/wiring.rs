@@ -10,9 +10,11 @@ use shms_http::Readiness;
 use shms_postgres::{PgStore, PoolConfig, build_pool};
 
 use crate::config::Config;
+use crate::gateway::SimulatedGateway;
 use crate::hasher::Argon2Hasher;
 
-/// Production adapters: PostgreSQL for storage, argon2id for passwords, the system clock.
+/// Production adapters: PostgreSQL for storage, argon2id for passwords, the simulated
+/// payment gateway (swap in a real provider here), the system clock.
 pub struct PgPorts;
 
 impl Ports for PgPorts {
@@ -21,6 +23,9 @@ impl Ports for PgPorts {
     type Doctors = PgStore;
     type Slots = PgStore;
     type Appointments = PgStore;
+    type Payments = PgStore;
+    type Gateway = SimulatedGateway;
+    type Idempotency = PgStore;
     type Hasher = Argon2Hasher;
     type Clock = SystemClock;
 }
@@ -51,7 +56,10 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         sessions: Arc::clone(&shared),
         doctors: Arc::clone(&shared),
         slots: Arc::clone(&shared),
-        appointments: shared,
+        appointments: Arc::clone(&shared),
+        payments: Arc::clone(&shared),
+        gateway: Arc::new(SimulatedGateway::default()),
+        idempotency: shared,
         hasher: Arc::new(Argon2Hasher::new(config.hash_concurrency)?),
         clock: Arc::new(SystemClock),
     };

@@ -5,8 +5,10 @@ use super::{AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBook
 use crate::actor::Actor;
 use crate::clock::Clock;
 use crate::error::{Conflict, StoreError};
-use crate::ids::{AppointmentId, PaymentId, SlotId, UserId};
+use crate::ids::{AppointmentId, PaymentId, RefundId, SlotId, UserId};
 use crate::page::{Page, PageRequest};
+use crate::payment::Money;
+use crate::ports::NewRefund;
 use crate::ports::{AppointmentRepository, SlotRepository};
 use crate::services::{Adapters, Ports};
 use crate::slot::SlotStatus;
@@ -55,6 +57,12 @@ pub enum AppointmentError {
         /// Requested status.
         to: AppointmentStatus,
     },
+    /// An attempt to pay is in flight; cancel once it has settled.
+    #[error("a payment for this appointment is in progress; retry shortly")]
+    PaymentInProgress,
+    /// The payment changed while cancelling (paid or refunded meanwhile); retry.
+    #[error("the payment changed while cancelling; retry")]
+    PaymentChanged,
     /// Storage failure.
     #[error(transparent)]
     Store(StoreError),
@@ -170,40 +178,63 @@ impl<P: Ports> AppointmentService<P> {
     /// the doctor and admins at any time before it is finished.
     ///
     /// # Errors
-    /// `NotFound`, `InvalidTransition`, `CancellationWindowClosed`.
+    /// `NotFound`, `InvalidTransition`, `CancellationWindowClosed`, `PaymentInProgress`,
+    /// `PaymentChanged`.
     pub async fn cancel(
         &self,
         actor: &Actor,
         id: AppointmentId,
         reason: Option<String>,
     ) -> Result<Booking, AppointmentError> {
-        let current = self.get(actor, id).await?.appointment;
+        let booking = self.get(actor, id).await?;
+        let current = &booking.appointment;
         let now = self.adapters.clock.now();
-        can_cancel(&current, actor, now, self.policy).map_err(|refusal| match refusal {
+        can_cancel(current, actor, now, self.policy).map_err(|refusal| match refusal {
             CancelRefusal::WindowClosed => AppointmentError::CancellationWindowClosed,
             CancelRefusal::InvalidTransition => AppointmentError::InvalidTransition {
                 from: current.status,
                 to: AppointmentStatus::Cancelled,
             },
         })?;
+        // a paid appointment is refunded in full in the cancelling transaction (docs/payments.md)
+        let refundable = booking.payment.refundable_cents();
+        let refund = (refundable > 0).then(|| NewRefund {
+            id: RefundId::new(),
+            payment_id: booking.payment.id,
+            amount: Money {
+                amount_cents: refundable,
+                currency: booking.payment.amount.currency.clone(),
+            },
+            reason: format!("appointment cancelled by the {}", actor.role),
+            created_by: actor.user_id,
+        });
         let cancellation = Cancellation {
             appointment_id: id,
             cancelled_by: actor.user_id,
             reason,
             at: now,
         };
+        let from = current.status;
         self.adapters
             .appointments
-            .cancel(cancellation, current.status)
+            .cancel(cancellation, from, refund)
             .await
             .map_err(|error| match error {
                 // the status moved on between our read and the update
                 StoreError::Conflict(Conflict::InvalidTransition) => {
                     AppointmentError::InvalidTransition {
-                        from: current.status,
+                        from,
                         to: AppointmentStatus::Cancelled,
                     }
                 }
+                StoreError::Conflict(Conflict::PaymentInProgress) => {
+                    AppointmentError::PaymentInProgress
+                }
+                StoreError::Conflict(
+                    Conflict::PaymentNotSettled
+                    | Conflict::RefundExceedsPaid
+                    | Conflict::PaymentNotRefundable,
+                ) => AppointmentError::PaymentChanged,
                 other => other.into(),
             })
     }
@@ -425,11 +456,11 @@ mod tests {
         mocks
             .appointments
             .expect_cancel()
-            .withf(move |c, expected| {
-                c.cancelled_by == by && *expected == AppointmentStatus::Booked
+            .withf(move |c, expected, refund| {
+                c.cancelled_by == by && *expected == AppointmentStatus::Booked && refund.is_none()
             })
             .times(usize::from(expect_store))
-            .returning(move |_, _| {
+            .returning(move |_, _, _| {
                 let mut cancelled = cancelled.clone();
                 cancelled.appointment.status = AppointmentStatus::Cancelled;
                 Box::pin(async move { Ok(cancelled) })

@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shms_domain::Ports;
 use shms_domain::appointment::{AppointmentFilter, BookRequest};
 use shms_domain::ids::{AppointmentId, SlotId, UserId};
 use shms_domain::user::Role;
+use shms_domain::{Actor, Ports};
 use uuid::Uuid;
 
 use super::page;
@@ -16,6 +17,7 @@ use crate::cursor::time_cursor;
 use crate::dto::{AppointmentDto, BookingDto, ListResponse};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Authenticated, JsonBody, PathId};
+use crate::idempotency::idempotent;
 use crate::state::AppState;
 
 /// Longest free-text reason accepted.
@@ -46,23 +48,36 @@ pub struct BookBody {
     patient_id: Option<Uuid>,
 }
 
-/// Books a slot → 201 `{appointment, payment}`; 409 `slot_unavailable` when taken.
-pub async fn book<P: Ports>(
-    State(state): State<AppState<P>>,
-    Authenticated(actor): Authenticated,
-    body: JsonBody,
+async fn book_now<P: Ports>(
+    state: &AppState<P>,
+    actor: &Actor,
+    body: &JsonBody,
 ) -> Result<(StatusCode, Json<BookingDto>), ApiError> {
-    if actor.role == Role::Doctor {
-        return Err(ApiError::forbidden("doctors cannot book appointments"));
-    }
     let body: BookBody = body.parse()?;
     let request = BookRequest {
         slot_id: SlotId::from_uuid(body.slot_id),
         reason: reason_text(body.reason, "reason")?.unwrap_or_default(),
         patient_id: body.patient_id.map(UserId::from_uuid),
     };
-    let booking = state.services.appointments.book(&actor, request).await?;
+    let booking = state.services.appointments.book(actor, request).await?;
     Ok((StatusCode::CREATED, Json(booking.into())))
+}
+
+/// Books a slot → 201 `{appointment, payment}`; 409 `slot_unavailable` when taken.
+/// Accepts `Idempotency-Key`: a retry with the same key never books twice.
+pub async fn book<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Response {
+    if actor.role == Role::Doctor {
+        return ApiError::forbidden("doctors cannot book appointments").into_response();
+    }
+    idempotent(&state, &actor, &headers, "/appointments", &body, || async {
+        book_now(&state, &actor, &body).await.into_response()
+    })
+    .await
 }
 
 /// `GET /appointments` query.

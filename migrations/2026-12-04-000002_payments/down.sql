@@ -1,0 +1,16 @@
+DROP TABLE IF EXISTS idempotency_keys;
+DROP TRIGGER IF EXISTS appointments_zz_cancel_settles_payment ON appointments;
+DROP FUNCTION IF EXISTS appointments_cancel_settles_payment();
+DROP TRIGGER IF EXISTS payments_guard_ledger ON payments;
+DROP FUNCTION IF EXISTS payments_guard_ledger();
+DROP TABLE IF EXISTS refunds;
+DROP TABLE IF EXISTS payment_attempts;
+DROP FUNCTION IF EXISTS refunds_refuse_update();
+DROP FUNCTION IF EXISTS refunds_settle_payment();
+DROP FUNCTION IF EXISTS refunds_apply();
+DROP FUNCTION IF EXISTS payment_attempts_settle_payment();
+DROP FUNCTION IF EXISTS payment_attempts_guard_update();
+DROP FUNCTION IF EXISTS payment_attempts_guard_insert();
+DROP INDEX IF EXISTS payments_status_created_idx;
+DROP INDEX IF EXISTS payments_created_idx;
+ALTER TABLE payments DROP CONSTRAINT IF EXISTS payments_status_matches_amounts;
