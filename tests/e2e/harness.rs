@@ -121,6 +121,46 @@ impl Server {
         (status, value)
     }
 
+    /// POSTs with an `Idempotency-Key`; also returns whether the answer was a replay.
+    pub async fn post_keyed(
+        &self,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, Value, bool) {
+        let response = self
+            .client
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let replayed = response.headers().contains_key("idempotent-replayed");
+        let retry_after = response.headers().get("retry-after").is_some();
+        let bytes = response.bytes().await.expect("body");
+        let mut value: Value = serde_json::from_slice(&bytes).expect("json body");
+        if retry_after {
+            value["__retry_after"] = Value::Bool(true);
+        }
+        (status, value, replayed)
+    }
+
+    /// Books a slot for a patient; returns (appointment id, payment id).
+    pub async fn book(&self, token: &str, slot: &str) -> (String, String) {
+        let (status, body) = self
+            .post("/appointments", Some(token), json!({"slot_id": slot}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["appointment"]["id"].as_str().expect("id").to_owned(),
+            body["payment"]["id"].as_str().expect("id").to_owned(),
+        )
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.call(Method::GET, path, token, None).await
     }

@@ -7,4 +7,5 @@ mod auth;
 mod booking;
 mod errors;
 mod harness;
+mod payments;
 mod race;
