@@ -512,4 +512,49 @@ mod tests {
         assert!(cancel_with(&own_doctor, &booking, late, true).is_ok());
         assert!(cancel_with(&owner, &booking, now(), true).is_ok());
     }
+
+    #[test]
+    fn cancelling_a_paid_appointment_refunds_what_is_left_in_the_same_call() {
+        let slot = free_slot(TimeDelta::days(3));
+        let new = NewBooking {
+            appointment_id: AppointmentId::new(),
+            payment_id: PaymentId::new(),
+            patient_id: UserId::new(),
+            slot_id: slot.id,
+            reason: String::new(),
+            booked_by: UserId::new(),
+        };
+        let mut booking = booking_for(&new, &slot);
+        booking.payment.status = PaymentStatus::PartiallyRefunded;
+        booking.payment.refunded_cents = 1000;
+        booking.payment.paid_at = Some(now());
+        let admin = actor(Role::Admin);
+        let mut mocks = Mocks::at(now());
+        let existing = booking.clone();
+        mocks.appointments.expect_get().returning(move |_| {
+            let existing = existing.clone();
+            Box::pin(async move { Ok(existing) })
+        });
+        let payment_id = booking.payment.id;
+        let by = admin.user_id;
+        let after = booking.clone();
+        mocks
+            .appointments
+            .expect_cancel()
+            .withf(move |_, _, refund| {
+                refund.as_ref().is_some_and(|r| {
+                    r.payment_id == payment_id
+                        && r.amount.amount_cents == 4000
+                        && r.amount.currency == "EUR"
+                        && r.created_by == by
+                })
+            })
+            .times(1)
+            .returning(move |_, _, _| {
+                let after = after.clone();
+                Box::pin(async move { Ok(after) })
+            });
+        let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+        assert!(block_on(service.cancel(&admin, booking.appointment.id, None)).is_ok());
+    }
 }
