@@ -136,3 +136,15 @@ impl Fixture {
             .unwrap()
     }
 }
+
+/// Runs `sql` and returns the name of the constraint or trigger that refused it.
+pub async fn refused_by(conn: &mut diesel_async::AsyncPgConnection, sql: &str) -> String {
+    use diesel_async::SimpleAsyncConnection;
+    match conn.batch_execute(sql).await {
+        Ok(()) => panic!("the database accepted: {sql}"),
+        Err(diesel::result::Error::DatabaseError(_, info)) => {
+            info.constraint_name().unwrap_or(info.message()).to_owned()
+        }
+        Err(other) => panic!("unexpected error {other:?} for {sql}"),
+    }
+}

@@ -6,9 +6,7 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{Fixture, at, fixture};
-use diesel::result::Error as DieselError;
-use diesel_async::SimpleAsyncConnection;
+use common::{Fixture, at, fixture, refused_by};
 use shms_domain::appointment::{AppointmentStatus, Booking, Cancellation};
 use shms_domain::ids::{AttemptId, RefundId, UserId};
 use shms_domain::payment::{AttemptStatus, Money, PaymentDetails, PaymentMethod, PaymentStatus};
@@ -338,16 +336,8 @@ async fn concurrent_refunds_never_exceed_the_paid_amount() {
     assert!(f.violations().await.is_empty());
 }
 
-/// Runs `sql` and returns the constraint or trigger that refused it.
-async fn refused_by(f: &Fixture, sql: &str) -> String {
-    let mut conn = f.db.connect().await.unwrap();
-    match conn.batch_execute(sql).await {
-        Ok(()) => panic!("the database accepted: {sql}"),
-        Err(DieselError::DatabaseError(_, info)) => {
-            info.constraint_name().unwrap_or(info.message()).to_owned()
-        }
-        Err(other) => panic!("unexpected error {other:?} for {sql}"),
-    }
+async fn refused(f: &Fixture, sql: &str) -> String {
+    refused_by(&mut f.db.connect().await.unwrap(), sql).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -356,7 +346,7 @@ async fn raw_sql_cannot_break_invariant_five() {
     let (booking, patient) = booked(&f).await;
     let payment = booking.payment.id;
     assert_eq!(
-        refused_by(
+        refused(
             &f,
             &format!("UPDATE payments SET status = 'paid', paid_at = now() WHERE id = '{payment}'")
         )
@@ -364,7 +354,7 @@ async fn raw_sql_cannot_break_invariant_five() {
         "payments_status_transition"
     );
     assert_eq!(
-        refused_by(
+        refused(
             &f,
             &format!("UPDATE payments SET amount_cents = 1 WHERE id = '{payment}'")
         )
@@ -372,21 +362,21 @@ async fn raw_sql_cannot_break_invariant_five() {
         "payments_immutable_columns"
     );
     assert_eq!(
-        refused_by(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', 100, 'EUR', 'x', '{patient}')")).await,
+        refused(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', 100, 'EUR', 'x', '{patient}')")).await,
         "refunds_payment_not_paid"
     );
     assert_eq!(
-        refused_by(&f, &format!("INSERT INTO payment_attempts (id, payment_id, idempotency_key, method, card_token, amount_cents, currency, status, created_by) VALUES (gen_random_uuid(), '{payment}', gen_random_uuid(), 'card', 'tok', 1, 'EUR', 'pending', '{patient}')")).await,
+        refused(&f, &format!("INSERT INTO payment_attempts (id, payment_id, idempotency_key, method, card_token, amount_cents, currency, status, created_by) VALUES (gen_random_uuid(), '{payment}', gen_random_uuid(), 'card', 'tok', 1, 'EUR', 'pending', '{patient}')")).await,
         "payment_attempts_amount_matches"
     );
     assert_eq!(
-        refused_by(&f, &format!("INSERT INTO payment_attempts (id, payment_id, idempotency_key, method, card_token, amount_cents, currency, status, created_by) VALUES (gen_random_uuid(), '{payment}', gen_random_uuid(), 'card', 'tok', 5000, 'EUR', 'succeeded', '{patient}')")).await,
+        refused(&f, &format!("INSERT INTO payment_attempts (id, payment_id, idempotency_key, method, card_token, amount_cents, currency, status, created_by) VALUES (gen_random_uuid(), '{payment}', gen_random_uuid(), 'card', 'tok', 5000, 'EUR', 'succeeded', '{patient}')")).await,
         "payment_attempts_status_transition"
     );
     pay_by_card(&f, &booking, patient).await;
-    assert_eq!(refused_by(&f, &format!("UPDATE payments SET refunded_cents = 100, status = 'partially_refunded' WHERE id = '{payment}'")).await, "payments_status_transition");
+    assert_eq!(refused(&f, &format!("UPDATE payments SET refunded_cents = 100, status = 'partially_refunded' WHERE id = '{payment}'")).await, "payments_status_transition");
     assert_eq!(
-        refused_by(
+        refused(
             &f,
             &format!(
                 "UPDATE payments SET status = 'pending', paid_at = NULL WHERE id = '{payment}'"
@@ -396,7 +386,7 @@ async fn raw_sql_cannot_break_invariant_five() {
         "payments_status_transition"
     );
     assert_eq!(
-        refused_by(
+        refused(
             &f,
             &format!(
                 "UPDATE payment_attempts SET status = 'failed' WHERE payment_id = '{payment}'"
@@ -406,7 +396,7 @@ async fn raw_sql_cannot_break_invariant_five() {
         "payment_attempts_status_transition"
     );
     assert_eq!(
-        refused_by(
+        refused(
             &f,
             &format!("DELETE FROM payment_attempts WHERE payment_id = '{payment}'")
         )
@@ -414,15 +404,15 @@ async fn raw_sql_cannot_break_invariant_five() {
         "payment_attempts_append_only"
     );
     assert_eq!(
-        refused_by(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', 5001, 'EUR', 'x', '{patient}')")).await,
+        refused(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', 5001, 'EUR', 'x', '{patient}')")).await,
         "refunds_within_paid"
     );
     assert_eq!(
-        refused_by(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', 100, 'USD', 'x', '{patient}')")).await,
+        refused(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', 100, 'USD', 'x', '{patient}')")).await,
         "refunds_currency_matches"
     );
     assert_eq!(
-        refused_by(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', -5, 'EUR', 'x', '{patient}')")).await,
+        refused(&f, &format!("INSERT INTO refunds (id, payment_id, amount_cents, currency, reason, created_by) VALUES (gen_random_uuid(), '{payment}', -5, 'EUR', 'x', '{patient}')")).await,
         "refunds_amount_positive"
     );
     f.store
@@ -430,7 +420,7 @@ async fn raw_sql_cannot_break_invariant_five() {
         .await
         .unwrap();
     assert_eq!(
-        refused_by(
+        refused(
             &f,
             &format!("UPDATE refunds SET amount_cents = 1 WHERE payment_id = '{payment}'")
         )
@@ -438,7 +428,7 @@ async fn raw_sql_cannot_break_invariant_five() {
         "refunds_append_only"
     );
     assert_eq!(
-        refused_by(
+        refused(
             &f,
             &format!("DELETE FROM refunds WHERE payment_id = '{payment}'")
         )
@@ -446,7 +436,7 @@ async fn raw_sql_cannot_break_invariant_five() {
         "refunds_append_only"
     );
     assert_eq!(
-        refused_by(&f, &format!("UPDATE appointments SET status = 'cancelled', cancelled_at = now() WHERE id = '{}'", booking.appointment.id)).await,
+        refused(&f, &format!("UPDATE appointments SET status = 'cancelled', cancelled_at = now() WHERE id = '{}'", booking.appointment.id)).await,
         "payments_not_settled_on_cancel"
     );
     assert!(f.violations().await.is_empty());

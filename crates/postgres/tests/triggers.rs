@@ -5,20 +5,8 @@
 
 mod common;
 
-use common::{at, fixture};
-use diesel::result::Error as DieselError;
+use common::{at, fixture, refused_by};
 use diesel_async::SimpleAsyncConnection;
-
-/// Runs `sql` and returns the name of the constraint or trigger that refused it.
-async fn refused_by(conn: &mut diesel_async::AsyncPgConnection, sql: &str) -> String {
-    match conn.batch_execute(sql).await {
-        Ok(()) => panic!("the database accepted: {sql}"),
-        Err(DieselError::DatabaseError(_, info)) => {
-            info.constraint_name().unwrap_or(info.message()).to_owned()
-        }
-        Err(other) => panic!("unexpected error {other:?} for {sql}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn illegal_status_changes_are_refused_in_plain_sql() {

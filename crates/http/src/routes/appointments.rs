@@ -12,7 +12,7 @@ use shms_domain::user::Role;
 use shms_domain::{Actor, Ports};
 use uuid::Uuid;
 
-use super::page;
+use super::{optional_param, page};
 use crate::cursor::time_cursor;
 use crate::dto::{AppointmentDto, BookingDto, ListResponse};
 use crate::error::ApiError;
@@ -97,12 +97,7 @@ pub async fn list<P: Ports>(
     Authenticated(actor): Authenticated,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<AppointmentDto>>, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|message: String| ApiError::invalid_field("status", message))?;
+    let status = optional_param(query.status.as_deref(), "status")?;
     let page = page(query.limit, time_cursor(query.cursor.as_deref())?)?;
     let filter = AppointmentFilter {
         status,

@@ -12,7 +12,7 @@ use shms_domain::user::Role;
 use shms_domain::validation::bounded_text;
 use shms_domain::{Actor, Ports, ValidationErrors};
 
-use super::page;
+use super::{optional_param, page};
 use crate::cursor::time_cursor;
 use crate::dto::{ListResponse, PaymentDetailsDto, PaymentDto, RefundDto};
 use crate::error::ApiError;
@@ -171,12 +171,7 @@ pub async fn list<P: Ports>(
     Authenticated(actor): Authenticated,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<PaymentDto>>, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|message: String| ApiError::invalid_field("status", message))?;
+    let status = optional_param(query.status.as_deref(), "status")?;
     let page = page(query.limit, time_cursor(query.cursor.as_deref())?)?;
     let filter = PaymentFilter {
         status,

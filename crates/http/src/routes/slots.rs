@@ -9,7 +9,7 @@ use shms_domain::ids::UserId;
 use shms_domain::slot::{SlotFilter, SlotWindow};
 use shms_domain::{Ports, ValidationErrors};
 
-use super::page;
+use super::{optional_param, page};
 use crate::cursor::time_cursor;
 use crate::dto::{ListResponse, SlotDto};
 use crate::error::ApiError;
@@ -115,12 +115,7 @@ pub async fn list<P: Ports>(
     PathId(doctor_id): PathId,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListResponse<SlotDto>>, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|message: String| ApiError::invalid_field("status", message))?;
+    let status = optional_param(query.status.as_deref(), "status")?;
     let page = page(query.limit, time_cursor(query.cursor.as_deref())?)?;
     let filter = SlotFilter {
         doctor_id: UserId::from_uuid(doctor_id),
