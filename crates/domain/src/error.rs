@@ -25,6 +25,12 @@ pub enum Conflict {
     /// The state machine refused the change (the status moved on concurrently).
     #[error("the status change is not allowed from the current status")]
     InvalidTransition,
+    /// The appointment already has its encounter.
+    #[error("the appointment already has an encounter")]
+    EncounterExists,
+    /// An encounter is written only for a checked-in or fulfilled appointment.
+    #[error("the appointment is not checked-in or fulfilled")]
+    AppointmentNotCheckedIn,
 }
 
 /// Failure of a port call.

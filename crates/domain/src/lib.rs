@@ -10,6 +10,7 @@ pub mod ids;
 pub mod page;
 pub mod payment;
 pub mod ports;
+pub mod records;
 pub mod services;
 pub mod slot;
 pub mod user;
@@ -20,7 +21,7 @@ mod test_support;
 
 pub use actor::Actor;
 pub use error::{Conflict, StoreError};
-pub use ids::{AppointmentId, PaymentId, SessionId, SlotId, UserId};
+pub use ids::{AppointmentId, EncounterId, PaymentId, SessionId, SlotId, UserId};
 pub use page::{Cursor, Page, PageRequest};
 pub use services::Services;
 pub use services::{Adapters, Policies, Ports};

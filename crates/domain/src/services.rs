@@ -7,9 +7,10 @@ use crate::auth::{AuthService, SessionPolicy};
 use crate::clock::Clock;
 use crate::doctor::DoctorService;
 use crate::ports::{
-    AppointmentRepository, DoctorRepository, PasswordHasher, SessionRepository, SlotRepository,
-    UserRepository,
+    AppointmentRepository, DoctorRepository, PasswordHasher, RecordRepository, SessionRepository,
+    SlotRepository, UserRepository,
 };
+use crate::records::RecordService;
 use crate::slot::SlotService;
 
 /// The adapters of one deployment, as associated types so services stay generic (no `dyn`)
@@ -25,6 +26,8 @@ pub trait Ports: Send + Sync + 'static {
     type Slots: SlotRepository;
     /// Appointments and payments.
     type Appointments: AppointmentRepository;
+    /// Medical records and the audit trail.
+    type Records: RecordRepository;
     /// Password hashing.
     type Hasher: PasswordHasher;
     /// Time.
@@ -50,6 +53,8 @@ pub struct Services<P: Ports> {
     pub slots: SlotService<P>,
     /// Booking and cancelling.
     pub appointments: AppointmentService<P>,
+    /// Medical records, allergies and the access log.
+    pub records: RecordService<P>,
 }
 
 /// The adapters, shared by the services.
@@ -64,6 +69,8 @@ pub struct Adapters<P: Ports> {
     pub slots: Arc<P::Slots>,
     /// Appointments and payments.
     pub appointments: Arc<P::Appointments>,
+    /// Medical records and the audit trail.
+    pub records: Arc<P::Records>,
     /// Password hashing.
     pub hasher: Arc<P::Hasher>,
     /// Time.
@@ -78,6 +85,7 @@ impl<P: Ports> Clone for Adapters<P> {
             doctors: Arc::clone(&self.doctors),
             slots: Arc::clone(&self.slots),
             appointments: Arc::clone(&self.appointments),
+            records: Arc::clone(&self.records),
             hasher: Arc::clone(&self.hasher),
             clock: Arc::clone(&self.clock),
         }
@@ -93,6 +101,7 @@ impl<P: Ports> Services<P> {
             doctors: DoctorService::new(adapters.clone()),
             slots: SlotService::new(adapters.clone()),
             appointments: AppointmentService::new(adapters.clone(), policies.cancellation),
+            records: RecordService::new(adapters.clone()),
         }
     }
 }

@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::clock::MockClock;
 use crate::ports::{
-    MockAppointmentRepository, MockDoctorRepository, MockPasswordHasher, MockSessionRepository,
-    MockSlotRepository, MockUserRepository,
+    MockAppointmentRepository, MockDoctorRepository, MockPasswordHasher, MockRecordRepository,
+    MockSessionRepository, MockSlotRepository, MockUserRepository,
 };
 use crate::services::{Adapters, Ports};
 
@@ -19,6 +19,7 @@ impl Ports for MockPorts {
     type Doctors = MockDoctorRepository;
     type Slots = MockSlotRepository;
     type Appointments = MockAppointmentRepository;
+    type Records = MockRecordRepository;
     type Hasher = MockPasswordHasher;
     type Clock = MockClock;
 }
@@ -32,6 +33,7 @@ pub struct Mocks {
     pub doctors: MockDoctorRepository,
     pub slots: MockSlotRepository,
     pub appointments: MockAppointmentRepository,
+    pub records: MockRecordRepository,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
 }
@@ -50,6 +52,7 @@ impl Mocks {
             doctors: Arc::new(self.doctors),
             slots: Arc::new(self.slots),
             appointments: Arc::new(self.appointments),
+            records: Arc::new(self.records),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
         }
