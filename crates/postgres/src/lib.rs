@@ -6,6 +6,7 @@ mod error;
 pub mod invariants;
 mod migrate;
 mod pool;
+mod records;
 mod rows;
 pub mod schema;
 mod sessions;
