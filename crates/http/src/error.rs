@@ -7,6 +7,7 @@ use serde::Serialize;
 use shms_domain::appointment::AppointmentError;
 use shms_domain::auth::AuthError;
 use shms_domain::doctor::DoctorError;
+use shms_domain::records::RecordError;
 use shms_domain::slot::SlotError;
 use shms_domain::{Conflict, StoreError, ValidationErrors};
 
@@ -216,6 +217,14 @@ impl From<Conflict> for ApiError {
             Conflict::InvalidTransition => {
                 Self::conflict("invalid_transition", "Invalid status change", detail)
             }
+            Conflict::EncounterExists => {
+                Self::conflict("encounter_exists", "Encounter already written", detail)
+            }
+            Conflict::AppointmentNotCheckedIn => Self::conflict(
+                "appointment_not_checked_in",
+                "Appointment not checked in",
+                detail,
+            ),
         }
     }
 }
@@ -286,6 +295,30 @@ impl From<AppointmentError> for ApiError {
                 error.to_string(),
             ),
             AppointmentError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(error: RecordError) -> Self {
+        match error {
+            RecordError::NotFound => Self::not_found(),
+            RecordError::Forbidden(why) => Self::forbidden(why),
+            // the administrator sees the patient; reading their records needs a stated reason
+            RecordError::ReasonRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "reason_required",
+                "Reason required",
+                error.to_string(),
+            ),
+            RecordError::Validation(errors) => Self::validation(&errors),
+            RecordError::NotCheckedIn(_) => Self::conflict(
+                "appointment_not_checked_in",
+                "Appointment not checked in",
+                error.to_string(),
+            ),
+            RecordError::EncounterExists => Conflict::EncounterExists.into(),
+            RecordError::Store(store) => store.into(),
         }
     }
 }

@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use state::{AppState, Readiness};
 
-use routes::{appointments, auth, doctors, health, slots};
+use routes::{appointments, auth, doctors, health, records, slots};
 
 /// Largest request body accepted (bytes); a batch of 500 slots fits comfortably.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -63,6 +63,17 @@ fn api<P: Ports>() -> Router<AppState<P>> {
         )
         .route("/appointments/{id}", get(appointments::get::<P>))
         .route("/appointments/{id}/cancel", post(appointments::cancel::<P>))
+        .route(
+            "/appointments/{id}/encounter",
+            post(records::write_encounter::<P>),
+        )
+        .route("/encounters/{id}/amendments", post(records::amend::<P>))
+        .route("/patients/{id}/records", get(records::records::<P>))
+        .route(
+            "/patients/{id}/allergies",
+            post(records::add_allergy::<P>).get(records::allergies::<P>),
+        )
+        .route("/patients/{id}/access-log", get(records::access_log::<P>))
 }
 
 async fn not_found() -> ApiError {

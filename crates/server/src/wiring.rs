@@ -21,6 +21,7 @@ impl Ports for PgPorts {
     type Doctors = PgStore;
     type Slots = PgStore;
     type Appointments = PgStore;
+    type Records = PgStore;
     type Hasher = Argon2Hasher;
     type Clock = SystemClock;
 }
@@ -51,7 +52,8 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         sessions: Arc::clone(&shared),
         doctors: Arc::clone(&shared),
         slots: Arc::clone(&shared),
-        appointments: shared,
+        appointments: Arc::clone(&shared),
+        records: shared,
         hasher: Arc::new(Argon2Hasher::new(config.hash_concurrency)?),
         clock: Arc::new(SystemClock),
     };

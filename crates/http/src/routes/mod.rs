@@ -4,6 +4,7 @@ pub mod appointments;
 pub mod auth;
 pub mod doctors;
 pub mod health;
+pub mod records;
 pub mod slots;
 
 use shms_domain::Cursor;
