@@ -8,3 +8,4 @@ mod booking;
 mod errors;
 mod harness;
 mod race;
+mod records;
