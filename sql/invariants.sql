@@ -79,3 +79,42 @@ UNION ALL
 SELECT 'ledger_amount_mismatch', r.id::text
   FROM refunds r JOIN payments p ON p.id = r.payment_id
  WHERE r.currency <> p.currency;
+-- 7. Every clinical row has the audit event of its creation (written by trigger in the
+--    same transaction), naming the row's patient.
+SELECT 'clinical_row_without_audit' AS violation, c.resource_type || ' ' || c.id::text AS subject
+  FROM (SELECT 'encounter' AS resource_type, id, patient_id FROM encounters
+        UNION ALL SELECT 'encounter_amendment', id, patient_id FROM encounter_amendments
+        UNION ALL SELECT 'diagnosis', id, patient_id FROM diagnoses
+        UNION ALL SELECT 'prescription', id, patient_id FROM prescriptions
+        UNION ALL SELECT 'vital_sign', id, patient_id FROM vital_signs
+        UNION ALL SELECT 'allergy', id, patient_id FROM allergies) c
+ WHERE NOT EXISTS (
+        SELECT 1 FROM audit_events e
+         WHERE e.action = 'create' AND e.resource_type = c.resource_type
+           AND e.resource_id = c.id AND e.patient_id = c.patient_id);
+
+-- 7. No creation event points at a row that does not exist, and no row has two.
+SELECT 'audit_event_without_row' AS violation, e.id::text AS subject
+  FROM audit_events e
+ WHERE e.action = 'create'
+   AND NOT EXISTS (SELECT 1 FROM encounters x WHERE x.id = e.resource_id)
+   AND NOT EXISTS (SELECT 1 FROM encounter_amendments x WHERE x.id = e.resource_id)
+   AND NOT EXISTS (SELECT 1 FROM diagnoses x WHERE x.id = e.resource_id)
+   AND NOT EXISTS (SELECT 1 FROM prescriptions x WHERE x.id = e.resource_id)
+   AND NOT EXISTS (SELECT 1 FROM vital_signs x WHERE x.id = e.resource_id)
+   AND NOT EXISTS (SELECT 1 FROM allergies x WHERE x.id = e.resource_id);
+
+SELECT 'clinical_row_audited_twice' AS violation, resource_id::text AS subject
+  FROM audit_events WHERE action = 'create'
+ GROUP BY resource_id HAVING count(*) > 1;
+
+-- 7. An encounter was written by its appointment's doctor for a visit that took place.
+SELECT 'encounter_appointment_mismatch' AS violation, e.id::text AS subject
+  FROM encounters e JOIN appointments a ON a.id = e.appointment_id
+ WHERE a.patient_id <> e.patient_id OR a.doctor_id <> e.doctor_id
+    OR a.status NOT IN ('checked-in', 'fulfilled', 'cancelled');
+
+-- 7. Every break-glass read (an administrator's) states its reason.
+SELECT 'break_glass_without_reason' AS violation, id::text AS subject
+  FROM audit_events
+ WHERE action = 'read' AND actor_role = 'admin' AND (reason IS NULL OR btrim(reason) = '');

@@ -9,3 +9,4 @@ mod errors;
 mod harness;
 mod payments;
 mod race;
+mod records;

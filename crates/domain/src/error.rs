@@ -40,6 +40,12 @@ pub enum Conflict {
     /// A cancellation would leave a paid payment without its refund.
     #[error("the payment changed while cancelling; retry")]
     PaymentNotSettled,
+    /// The appointment already has its encounter.
+    #[error("the appointment already has an encounter")]
+    EncounterExists,
+    /// An encounter is written only for a checked-in or fulfilled appointment.
+    #[error("the appointment is not checked-in or fulfilled")]
+    AppointmentNotCheckedIn,
 }
 
 /// Failure of a port call.

@@ -90,3 +90,31 @@ id_type!(
     /// A refund.
     RefundId
 );
+id_type!(
+    /// The clinical note of one visit.
+    EncounterId
+);
+id_type!(
+    /// A correction of an encounter, kept beside the original.
+    AmendmentId
+);
+id_type!(
+    /// One diagnosis of an encounter or of an amendment.
+    DiagnosisId
+);
+id_type!(
+    /// One prescription of an encounter or of an amendment.
+    PrescriptionId
+);
+id_type!(
+    /// One vital-sign measurement of an encounter.
+    VitalSignId
+);
+id_type!(
+    /// A recorded allergy of a patient.
+    AllergyId
+);
+id_type!(
+    /// One entry of the audit trail.
+    AuditEventId
+);

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod page;
 pub mod payment;
 pub mod ports;
+pub mod records;
 pub mod services;
 pub mod slot;
 pub mod user;
@@ -21,7 +22,9 @@ mod test_support;
 
 pub use actor::Actor;
 pub use error::{Conflict, StoreError};
-pub use ids::{AppointmentId, AttemptId, PaymentId, RefundId, SessionId, SlotId, UserId};
+pub use ids::{
+    AppointmentId, AttemptId, EncounterId, PaymentId, RefundId, SessionId, SlotId, UserId,
+};
 pub use page::{Cursor, Page, PageRequest};
 pub use services::Services;
 pub use services::{Adapters, Policies, Ports};

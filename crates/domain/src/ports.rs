@@ -18,10 +18,13 @@ use crate::appointment::{
 };
 use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
 use crate::error::StoreError;
-use crate::ids::{AppointmentId, SessionId, SlotId, UserId};
-use crate::ids::{AttemptId, PaymentId};
+use crate::ids::{AppointmentId, AttemptId, EncounterId, PaymentId, SessionId, SlotId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::payment::{Money, Payment, PaymentDetails, PaymentFilter, PaymentMethod};
+use crate::records::{
+    Allergy, AuditEvent, Encounter, EncounterRef, NewAllergy, NewAmendment, NewEncounter,
+    PatientRecords, RecordRead,
+};
 use crate::slot::{NewSlot, Slot, SlotFilter};
 use crate::user::{Credentials, Email, NewPatient, NewUser, UserProfile};
 
@@ -212,6 +215,101 @@ pub trait AppointmentRepository: Send + Sync + 'static {
         expected: AppointmentStatus,
         refund: Option<NewRefund>,
     ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
+}
+
+/// Medical records and their audit trail. Every write runs in one transaction that first
+/// sets the acting user (`attribution`) for the database's audit trigger; every read
+/// inserts its audit event in the transaction that reads.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait RecordRepository: Send + Sync + 'static {
+    /// Whether the doctor has an appointment with the patient that is not cancelled.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn care_relationship(
+        &self,
+        patient: UserId,
+        doctor: UserId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether a patient with this id exists.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn patient_exists(
+        &self,
+        patient: UserId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The parties of an encounter, if it exists.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn encounter_ref(
+        &self,
+        id: EncounterId,
+    ) -> impl Future<Output = Result<Option<EncounterRef>, StoreError>> + Send;
+
+    /// Stores an encounter with all its diagnoses, prescriptions and vitals, and (by
+    /// trigger) their audit events, in one transaction.
+    ///
+    /// # Errors
+    /// `Conflict(EncounterExists)` when the appointment has one; `Conflict(AppointmentNotCheckedIn)`
+    /// when the appointment is not checked-in or fulfilled; `NotFound` when the appointment
+    /// does not match. Nothing is written on error.
+    fn create_encounter(
+        &self,
+        encounter: NewEncounter,
+    ) -> impl Future<Output = Result<Encounter, StoreError>> + Send;
+
+    /// Stores an amendment with its replacement lists and audit events, in one
+    /// transaction; returns the encounter with every amendment.
+    ///
+    /// # Errors
+    /// `NotFound` when the encounter does not exist or the author is not its doctor.
+    fn amend_encounter(
+        &self,
+        amendment: NewAmendment,
+    ) -> impl Future<Output = Result<Encounter, StoreError>> + Send;
+
+    /// Stores an allergy and its audit event.
+    ///
+    /// # Errors
+    /// `NotFound` when the doctor no longer has a care relationship with the patient.
+    fn add_allergy(
+        &self,
+        allergy: NewAllergy,
+    ) -> impl Future<Output = Result<Allergy, StoreError>> + Send;
+
+    /// Audits the read, then reads a page of encounters (newest first) and every allergy,
+    /// in one transaction: no unaudited read.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn read_records(
+        &self,
+        read: RecordRead,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<PatientRecords, StoreError>> + Send;
+
+    /// Audits the read, then reads every allergy (newest first), in one transaction.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn read_allergies(
+        &self,
+        read: RecordRead,
+    ) -> impl Future<Output = Result<Vec<Allergy>, StoreError>> + Send;
+
+    /// The patient's audit events, newest first.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn access_log(
+        &self,
+        patient: UserId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<AuditEvent>, StoreError>> + Send;
 }
 
 /// Password hashing (argon2id in production). Implementations must keep the cost off any

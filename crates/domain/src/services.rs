@@ -10,8 +10,9 @@ use crate::idempotency::IdempotencyService;
 use crate::payment::PaymentService;
 use crate::ports::{
     AppointmentRepository, DoctorRepository, IdempotencyRepository, PasswordHasher, PaymentGateway,
-    PaymentRepository, SessionRepository, SlotRepository, UserRepository,
+    PaymentRepository, RecordRepository, SessionRepository, SlotRepository, UserRepository,
 };
+use crate::records::RecordService;
 use crate::slot::SlotService;
 
 /// The adapters of one deployment, as associated types so services stay generic (no `dyn`)
@@ -33,6 +34,8 @@ pub trait Ports: Send + Sync + 'static {
     type Gateway: PaymentGateway;
     /// Idempotency keys.
     type Idempotency: IdempotencyRepository;
+    /// Medical records and the audit trail.
+    type Records: RecordRepository;
     /// Password hashing.
     type Hasher: PasswordHasher;
     /// Time.
@@ -62,6 +65,8 @@ pub struct Services<P: Ports> {
     pub payments: PaymentService<P>,
     /// Idempotency keys.
     pub idempotency: IdempotencyService<P>,
+    /// Medical records, allergies and the access log.
+    pub records: RecordService<P>,
 }
 
 /// The adapters, shared by the services.
@@ -82,6 +87,8 @@ pub struct Adapters<P: Ports> {
     pub gateway: Arc<P::Gateway>,
     /// Idempotency keys.
     pub idempotency: Arc<P::Idempotency>,
+    /// Medical records and the audit trail.
+    pub records: Arc<P::Records>,
     /// Password hashing.
     pub hasher: Arc<P::Hasher>,
     /// Time.
@@ -99,6 +106,7 @@ impl<P: Ports> Clone for Adapters<P> {
             payments: Arc::clone(&self.payments),
             gateway: Arc::clone(&self.gateway),
             idempotency: Arc::clone(&self.idempotency),
+            records: Arc::clone(&self.records),
             hasher: Arc::clone(&self.hasher),
             clock: Arc::clone(&self.clock),
         }
@@ -116,6 +124,7 @@ impl<P: Ports> Services<P> {
             appointments: AppointmentService::new(adapters.clone(), policies.cancellation),
             payments: PaymentService::new(adapters.clone()),
             idempotency: IdempotencyService::new(adapters.clone()),
+            records: RecordService::new(adapters.clone()),
         }
     }
 }

@@ -7,8 +7,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::clock::MockClock;
 use crate::ports::{
     MockAppointmentRepository, MockDoctorRepository, MockIdempotencyRepository, MockPasswordHasher,
-    MockPaymentGateway, MockPaymentRepository, MockSessionRepository, MockSlotRepository,
-    MockUserRepository,
+    MockPaymentGateway, MockPaymentRepository, MockRecordRepository, MockSessionRepository,
+    MockSlotRepository, MockUserRepository,
 };
 use crate::services::{Adapters, Ports};
 
@@ -23,6 +23,7 @@ impl Ports for MockPorts {
     type Payments = MockPaymentRepository;
     type Gateway = MockPaymentGateway;
     type Idempotency = MockIdempotencyRepository;
+    type Records = MockRecordRepository;
     type Hasher = MockPasswordHasher;
     type Clock = MockClock;
 }
@@ -39,6 +40,7 @@ pub struct Mocks {
     pub payments: MockPaymentRepository,
     pub gateway: MockPaymentGateway,
     pub idempotency: MockIdempotencyRepository,
+    pub records: MockRecordRepository,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
 }
@@ -60,6 +62,7 @@ impl Mocks {
             payments: Arc::new(self.payments),
             gateway: Arc::new(self.gateway),
             idempotency: Arc::new(self.idempotency),
+            records: Arc::new(self.records),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
         }

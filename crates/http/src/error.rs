@@ -8,6 +8,7 @@ use shms_domain::appointment::AppointmentError;
 use shms_domain::auth::AuthError;
 use shms_domain::doctor::DoctorError;
 use shms_domain::payment::PaymentError;
+use shms_domain::records::RecordError;
 use shms_domain::slot::SlotError;
 use shms_domain::{Conflict, StoreError, ValidationErrors};
 
@@ -232,6 +233,14 @@ impl From<Conflict> for ApiError {
             Conflict::PaymentNotSettled => {
                 Self::conflict("payment_changed", "Payment changed", detail)
             }
+            Conflict::EncounterExists => {
+                Self::conflict("encounter_exists", "Encounter already written", detail)
+            }
+            Conflict::AppointmentNotCheckedIn => Self::conflict(
+                "appointment_not_checked_in",
+                "Appointment not checked in",
+                detail,
+            ),
         }
     }
 }
@@ -339,6 +348,30 @@ impl From<PaymentError> for ApiError {
                 Self::conflict("refund_exceeds_payment", "Refund too large", detail)
             }
             PaymentError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(error: RecordError) -> Self {
+        match error {
+            RecordError::NotFound => Self::not_found(),
+            RecordError::Forbidden(why) => Self::forbidden(why),
+            // the administrator sees the patient; reading their records needs a stated reason
+            RecordError::ReasonRequired => Self::new(
+                StatusCode::FORBIDDEN,
+                "reason_required",
+                "Reason required",
+                error.to_string(),
+            ),
+            RecordError::Validation(errors) => Self::validation(&errors),
+            RecordError::NotCheckedIn(_) => Self::conflict(
+                "appointment_not_checked_in",
+                "Appointment not checked in",
+                error.to_string(),
+            ),
+            RecordError::EncounterExists => Conflict::EncounterExists.into(),
+            RecordError::Store(store) => store.into(),
         }
     }
 }

@@ -12,6 +12,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use shms_domain::auth::ClientInfo;
+use shms_domain::records::RequestOrigin;
 use shms_domain::{Actor, Ports};
 use uuid::Uuid;
 
@@ -230,5 +231,29 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect());
         Ok(Self(ClientInfo { ip, user_agent }))
+    }
+}
+
+/// The request's id (`x-request-id`, set or propagated by the router) and the client's
+/// address, for the audit trail.
+pub struct Origin(pub RequestOrigin);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        Ok(Self(RequestOrigin {
+            request_id,
+            client_ip,
+        }))
     }
 }

@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 pub use state::{AppState, Readiness};
 
-use routes::{appointments, auth, doctors, health, payments, slots};
+use routes::{appointments, auth, doctors, health, payments, records, slots};
 
 /// Largest request body accepted (bytes); a batch of 500 slots fits comfortably.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -68,6 +68,17 @@ fn api<P: Ports>() -> Router<AppState<P>> {
         .route("/payments/{id}", get(payments::get::<P>))
         .route("/payments/{id}/pay", post(payments::pay::<P>))
         .route("/payments/{id}/refunds", post(payments::refund::<P>))
+        .route(
+            "/appointments/{id}/encounter",
+            post(records::write_encounter::<P>),
+        )
+        .route("/encounters/{id}/amendments", post(records::amend::<P>))
+        .route("/patients/{id}/records", get(records::records::<P>))
+        .route(
+            "/patients/{id}/allergies",
+            post(records::add_allergy::<P>).get(records::allergies::<P>),
+        )
+        .route("/patients/{id}/access-log", get(records::access_log::<P>))
 }
 
 async fn not_found() -> ApiError {

@@ -25,6 +25,18 @@ fn conflict_for(constraint: &str) -> Option<StoreError> {
         "refunds_payment_not_paid" => Conflict::PaymentNotRefundable,
         "refunds_within_paid" | "payments_refund_within_amount" => Conflict::RefundExceedsPaid,
         "payments_not_settled_on_cancel" => Conflict::PaymentNotSettled,
+        "encounters_appointment_key" => Conflict::EncounterExists,
+        // the appointment was cancelled (or never checked in) behind the domain's check
+        "encounters_appointment_checked_in" => Conflict::AppointmentNotCheckedIn,
+        // the writer lost the relationship that entitled them to write (a concurrent
+        // cancellation), or the referenced encounter/appointment does not match: to the
+        // caller it does not exist
+        "encounters_match_appointment"
+        | "encounter_amendments_by_author"
+        | "allergies_care_relationship"
+        | "allergies_patient_id_fkey" => {
+            return Some(StoreError::NotFound);
+        }
         // a referenced patient, doctor or slot does not exist (or has the wrong role)
         "appointments_patient_id_fkey" | "appointments_slot_fkey" | "slots_doctor_id_fkey" => {
             return Some(StoreError::NotFound);

@@ -8,6 +8,7 @@ pub mod invariants;
 mod migrate;
 mod payments;
 mod pool;
+mod records;
 mod rows;
 pub mod schema;
 mod sessions;

@@ -95,7 +95,106 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    audit_events (id) {
+        id -> Uuid,
+        occurred_at -> Timestamptz,
+        actor_id -> Uuid,
+        actor_role -> Text,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Uuid>,
+        patient_id -> Uuid,
+        request_id -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    encounters (id) {
+        id -> Uuid,
+        appointment_id -> Uuid,
+        patient_id -> Uuid,
+        doctor_id -> Uuid,
+        subjective -> Text,
+        objective -> Text,
+        assessment -> Text,
+        plan -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    encounter_amendments (id) {
+        id -> Uuid,
+        encounter_id -> Uuid,
+        patient_id -> Uuid,
+        author_id -> Uuid,
+        reason -> Text,
+        subjective -> Nullable<Text>,
+        objective -> Nullable<Text>,
+        assessment -> Nullable<Text>,
+        plan -> Nullable<Text>,
+        replaces_diagnoses -> Bool,
+        replaces_prescriptions -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    diagnoses (id) {
+        id -> Uuid,
+        encounter_id -> Uuid,
+        patient_id -> Uuid,
+        amendment_id -> Nullable<Uuid>,
+        position -> Int4,
+        code -> Text,
+        description -> Text,
+        is_primary -> Bool,
+    }
+}
+
+diesel::table! {
+    prescriptions (id) {
+        id -> Uuid,
+        encounter_id -> Uuid,
+        patient_id -> Uuid,
+        amendment_id -> Nullable<Uuid>,
+        position -> Int4,
+        medication -> Text,
+        dose -> Text,
+        frequency -> Text,
+        duration_days -> Int4,
+    }
+}
+
+diesel::table! {
+    vital_signs (id) {
+        id -> Uuid,
+        encounter_id -> Uuid,
+        patient_id -> Uuid,
+        position -> Int4,
+        kind -> Text,
+        value -> Float8,
+        unit -> Text,
+    }
+}
+
+diesel::table! {
+    allergies (id) {
+        id -> Uuid,
+        patient_id -> Uuid,
+        recorded_by -> Uuid,
+        substance -> Text,
+        reaction -> Text,
+        severity -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(audit_events -> users (actor_id));
 diesel::joinable!(patients -> users (user_id));
 diesel::joinable!(doctors -> users (user_id));
 diesel::joinable!(slots -> doctors (doctor_id));
@@ -111,7 +210,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     payments,
     payment_attempts,
     refunds,
-    idempotency_keys
+    idempotency_keys,
+    audit_events,
+    encounters,
+    encounter_amendments,
+    diagnoses,
+    prescriptions,
+    vital_signs,
+    allergies
 );
 
 diesel::table! {

@@ -66,6 +66,14 @@ impl Fixture {
             .id
     }
 
+    pub async fn admin(&self) -> UserId {
+        UserRepository::create_user(&self.store, new_user(Role::Admin, "admin"))
+            .await
+            .unwrap()
+            .user
+            .id
+    }
+
     pub async fn doctor_named(&self, name: &str, specialty: &str) -> Doctor {
         let mut user = new_user(Role::Doctor, "doctor");
         user.full_name = FullName::parse(name).unwrap();

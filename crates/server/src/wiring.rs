@@ -26,6 +26,7 @@ impl Ports for PgPorts {
     type Payments = PgStore;
     type Gateway = SimulatedGateway;
     type Idempotency = PgStore;
+    type Records = PgStore;
     type Hasher = Argon2Hasher;
     type Clock = SystemClock;
 }
@@ -59,7 +60,8 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         appointments: Arc::clone(&shared),
         payments: Arc::clone(&shared),
         gateway: Arc::new(SimulatedGateway::default()),
-        idempotency: shared,
+        idempotency: Arc::clone(&shared),
+        records: shared,
         hasher: Arc::new(Argon2Hasher::new(config.hash_concurrency)?),
         clock: Arc::new(SystemClock),
     };

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod doctors;
 pub mod health;
 pub mod payments;
+pub mod records;
 pub mod slots;
 
 use shms_domain::Cursor;
