@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::cursor;
 
 /// `{"items": [...], "next_cursor": ...}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListResponse<T> {
     /// This page.
     pub items: Vec<T>,
@@ -33,7 +33,7 @@ impl<T> ListResponse<T> {
 }
 
 /// Money on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MoneyDto {
     /// Minor units.
     pub amount_cents: i64,
@@ -51,7 +51,7 @@ impl From<Money> for MoneyDto {
 }
 
 /// A user, as in the login response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserDto {
     /// Id.
     pub id: Uuid,
@@ -75,7 +75,7 @@ impl From<User> for UserDto {
 }
 
 /// A patient's profile.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PatientDto {
     /// Date of birth.
     pub date_of_birth: NaiveDate,
@@ -86,7 +86,7 @@ pub struct PatientDto {
 }
 
 /// A user with their profile (`GET /me`, registration).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProfileDto {
     /// Id.
     pub id: Uuid,
@@ -127,7 +127,7 @@ impl From<UserProfile> for ProfileDto {
 }
 
 /// A doctor's public profile.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DoctorDto {
     /// The doctor's user id.
     pub id: Uuid,
@@ -160,7 +160,7 @@ impl From<Doctor> for DoctorDto {
 }
 
 /// A slot.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SlotDto {
     /// Id.
     pub id: Uuid,
@@ -187,7 +187,7 @@ impl From<Slot> for SlotDto {
 }
 
 /// An appointment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppointmentDto {
     /// Id.
     pub id: Uuid,
@@ -232,7 +232,7 @@ impl From<Appointment> for AppointmentDto {
 }
 
 /// A payment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentDto {
     /// Id.
     pub id: Uuid,
@@ -268,7 +268,7 @@ impl From<Payment> for PaymentDto {
 }
 
 /// An appointment with its payment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BookingDto {
     /// The appointment.
     pub appointment: AppointmentDto,
@@ -286,7 +286,7 @@ impl From<Booking> for BookingDto {
 }
 
 /// One attempt to pay (the card token is never echoed).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptDto {
     /// Id, also the gateway idempotency key.
     pub id: Uuid,
@@ -319,7 +319,7 @@ impl From<PaymentAttempt> for AttemptDto {
 }
 
 /// A refund.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RefundDto {
     /// Id.
     pub id: Uuid,
@@ -346,7 +346,7 @@ impl From<Refund> for RefundDto {
 }
 
 /// A payment with its appointment's people and its ledger.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentDetailsDto {
     /// The payment's own fields.
     #[serde(flatten)]

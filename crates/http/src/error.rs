@@ -16,7 +16,7 @@ use shms_domain::{Conflict, StoreError, ValidationErrors};
 const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// One invalid field in a 422 problem.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldProblem {
     /// The field, as the client named it.
     pub field: String,
@@ -34,16 +34,28 @@ pub struct ApiError {
     errors: Vec<FieldProblem>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// An RFC 9457 problem details document, as every error is answered
+/// (`application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "https://shms.example/problems/slot-unavailable", "title": "Slot unavailable",
+    "status": 409, "detail": "the slot has just been booked by someone else", "code": "slot_unavailable"
+}))]
+pub struct Problem {
+    /// A URI naming the problem type.
     #[serde(rename = "type")]
     kind: String,
-    title: &'a str,
+    /// Short, human-readable summary of the problem type.
+    title: String,
+    /// The HTTP status.
     status: u16,
-    detail: &'a str,
-    code: &'a str,
-    #[serde(skip_serializing_if = "<[FieldProblem]>::is_empty")]
-    errors: &'a [FieldProblem],
+    /// What happened in this occurrence.
+    detail: String,
+    /// Stable machine-readable code (`slot_unavailable`, `validation_failed`, …).
+    code: String,
+    /// For 422 `validation_failed`: every invalid field.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    errors: Vec<FieldProblem>,
 }
 
 impl ApiError {
@@ -159,16 +171,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ProblemBody {
+        let body = Problem {
             kind: format!(
                 "https://shms.example/problems/{}",
                 self.code.replace('_', "-")
             ),
-            title: self.title,
+            title: self.title.to_owned(),
             status: self.status.as_u16(),
-            detail: &self.detail,
-            code: self.code,
-            errors: &self.errors,
+            detail: self.detail,
+            code: self.code.to_owned(),
+            errors: self.errors,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();

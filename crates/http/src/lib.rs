@@ -5,6 +5,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 
@@ -105,6 +106,9 @@ pub fn router<P: Ports>(state: AppState<P>, config: HttpConfig) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/api/v1", api::<P>())
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/redoc.standalone.js", get(openapi::redoc_js))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready::<P>))
         .fallback(not_found)

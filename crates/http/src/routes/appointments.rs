@@ -38,7 +38,7 @@ fn reason_text(raw: Option<String>, field: &str) -> Result<Option<String>, ApiEr
 }
 
 /// `POST /appointments` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookBody {
     slot_id: Uuid,
@@ -65,6 +65,7 @@ async fn book_now<P: Ports>(
 
 /// Books a slot → 201 `{appointment, payment}`; 409 `slot_unavailable` when taken.
 /// Accepts `Idempotency-Key`: a retry with the same key never books twice.
+#[utoipa::path(post, path = "/api/v1/appointments", tag = "appointments", request_body = BookBody, params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response to a repeated request; scoped to the caller, kept 24 h")), responses((status = 201, description = "The appointment and its pending payment", body = BookingDto), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn book<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -81,7 +82,8 @@ pub async fn book<P: Ports>(
 }
 
 /// `GET /appointments` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
@@ -92,6 +94,7 @@ pub struct ListQuery {
 }
 
 /// The caller's appointments (patients and doctors: their own; admins: all).
+#[utoipa::path(get, path = "/api/v1/appointments", tag = "appointments", params(ListQuery), responses((status = 200, description = "The caller's appointments by start", body = ListResponse<AppointmentDto>), (status = 401, response = crate::openapi::Unauthorized), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn list<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -117,6 +120,7 @@ pub async fn list<P: Ports>(
 }
 
 /// One appointment with its payment; 404 unless it is the caller's (or an admin asks).
+#[utoipa::path(get, path = "/api/v1/appointments/{id}", tag = "appointments", params(("id" = Uuid, Path, description = "The appointment id")), responses((status = 200, description = "The appointment with its payment", body = BookingDto), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn get<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -133,7 +137,7 @@ pub async fn get<P: Ports>(
 }
 
 /// `POST /appointments/{id}/cancel` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     #[serde(default)]
@@ -141,13 +145,14 @@ pub struct CancelBody {
 }
 
 /// `200 {"appointment": ..., "payment": ...}` after cancelling.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CancelResponse {
     #[serde(flatten)]
     booking: BookingDto,
 }
 
 /// Cancels an appointment; the slot turns free and an unpaid payment is cancelled.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/cancel", tag = "appointments", request_body = CancelBody, params(("id" = Uuid, Path, description = "The appointment id")), responses((status = 200, description = "Cancelled; the slot is free and the payment cancelled or refunded", body = CancelResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn cancel<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,

@@ -15,7 +15,7 @@ use crate::extract::{ApiJson, Authenticated, ClientMeta};
 use crate::state::AppState;
 
 /// `POST /auth/register` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     email: String,
@@ -64,6 +64,7 @@ impl RegisterBody {
 }
 
 /// Registers a patient → 201 with the new user and profile.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody, responses((status = 201, description = "The new patient account", body = ProfileDto), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn register<P: Ports>(
     State(state): State<AppState<P>>,
     ApiJson(body): ApiJson<RegisterBody>,
@@ -74,7 +75,7 @@ pub async fn register<P: Ports>(
 }
 
 /// `POST /auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
@@ -82,7 +83,7 @@ pub struct LoginBody {
 }
 
 /// `POST /auth/login` response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     access_token: String,
     token_type: &'static str,
@@ -91,6 +92,7 @@ pub struct LoginResponse {
 }
 
 /// Logs in → 200 with a bearer token; 401 `invalid_credentials` otherwise.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody, responses((status = 200, description = "A new bearer token", body = LoginResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 429, response = crate::openapi::TooManyRequests), (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn login<P: Ports>(
     State(state): State<AppState<P>>,
     ClientMeta(client): ClientMeta,
@@ -114,6 +116,7 @@ pub async fn login<P: Ports>(
 }
 
 /// Revokes the caller's token → 204.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204, description = "The token is revoked"), (status = 401, response = crate::openapi::Unauthorized), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn logout<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -123,6 +126,7 @@ pub async fn logout<P: Ports>(
 }
 
 /// The caller and their profile.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, description = "The caller and their profile", body = ProfileDto), (status = 401, response = crate::openapi::Unauthorized), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn me<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,

@@ -19,7 +19,7 @@ use crate::extract::{ApiQuery, Authenticated, JsonBody, PathId};
 use crate::state::AppState;
 
 /// A fee as sent by clients.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
     amount_cents: i64,
@@ -27,7 +27,7 @@ pub struct MoneyBody {
 }
 
 /// `POST /doctors` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDoctorBody {
     email: String,
@@ -91,6 +91,7 @@ impl CreateDoctorBody {
 }
 
 /// Creates a doctor account and profile (admins) → 201.
+#[utoipa::path(post, path = "/api/v1/doctors", tag = "doctors", request_body = CreateDoctorBody, responses((status = 201, description = "The new doctor", body = DoctorDto), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn create<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -108,7 +109,8 @@ pub async fn create<P: Ports>(
 }
 
 /// `GET /doctors` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     specialty: Option<String>,
@@ -118,6 +120,7 @@ pub struct ListQuery {
 }
 
 /// The doctor directory (anyone).
+#[utoipa::path(get, path = "/api/v1/doctors", tag = "doctors", params(ListQuery), responses((status = 200, description = "Doctors by name", body = ListResponse<DoctorDto>), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn list<P: Ports>(
     State(state): State<AppState<P>>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -138,6 +141,7 @@ pub async fn list<P: Ports>(
 }
 
 /// One doctor (anyone).
+#[utoipa::path(get, path = "/api/v1/doctors/{id}", tag = "doctors", params(("id" = Uuid, Path, description = "The doctor's user id")), responses((status = 200, description = "One doctor", body = DoctorDto), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn get<P: Ports>(
     State(state): State<AppState<P>>,
     PathId(id): PathId,

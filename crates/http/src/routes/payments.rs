@@ -21,7 +21,7 @@ use crate::idempotency::idempotent;
 use crate::state::AppState;
 
 /// `POST /payments/{id}/pay` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayBody {
     method: String,
@@ -48,7 +48,7 @@ impl PayBody {
 }
 
 /// `{"payment": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaymentResponse {
     payment: PaymentDetailsDto,
 }
@@ -68,6 +68,7 @@ async fn pay_now<P: Ports>(
 
 /// Pays a pending payment: the patient by card (via the payment gateway), an admin
 /// recording cash or insurance. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/payments/{id}/pay", tag = "payments", request_body = PayBody, params(("id" = Uuid, Path, description = "The payment id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response to a repeated request; scoped to the caller, kept 24 h")), responses((status = 200, description = "Paid", body = PaymentResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 402, response = crate::openapi::PaymentRequired), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn pay<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -91,7 +92,7 @@ pub async fn pay<P: Ports>(
 }
 
 /// `POST /payments/{id}/refunds` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundBody {
     amount_cents: i64,
@@ -99,7 +100,7 @@ pub struct RefundBody {
 }
 
 /// `201 {"refund": {...}, "payment": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RefundResponse {
     refund: RefundDto,
     payment: PaymentDetailsDto,
@@ -133,6 +134,7 @@ async fn refund_now<P: Ports>(
 }
 
 /// Refunds part or all of a paid payment (admins). Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/payments/{id}/refunds", tag = "payments", request_body = RefundBody, params(("id" = Uuid, Path, description = "The payment id"), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response to a repeated request; scoped to the caller, kept 24 h")), responses((status = 201, description = "The refund and the payment after it", body = RefundResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn refund<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -155,7 +157,8 @@ pub async fn refund<P: Ports>(
 }
 
 /// `GET /payments` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
@@ -166,6 +169,7 @@ pub struct ListQuery {
 }
 
 /// The caller's payments, newest first (patients: own; doctors: their appointments'; admins: all).
+#[utoipa::path(get, path = "/api/v1/payments", tag = "payments", params(ListQuery), responses((status = 200, description = "The caller's payments, newest first", body = ListResponse<PaymentDto>), (status = 401, response = crate::openapi::Unauthorized), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn list<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -184,6 +188,7 @@ pub async fn list<P: Ports>(
 }
 
 /// One payment with its attempts and refunds.
+#[utoipa::path(get, path = "/api/v1/payments/{id}", tag = "payments", params(("id" = Uuid, Path, description = "The payment id")), responses((status = 200, description = "The payment with its attempts and refunds", body = PaymentDetailsDto), (status = 401, response = crate::openapi::Unauthorized), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn get<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,

@@ -17,7 +17,7 @@ use crate::extract::{ApiQuery, Authenticated, JsonBody, PathId};
 use crate::state::AppState;
 
 /// One interval.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowBody {
     starts_at: DateTime<Utc>,
@@ -25,7 +25,7 @@ pub struct WindowBody {
 }
 
 /// `POST /doctors/{id}/slots`: one slot `{starts_at, ends_at}` or a batch `{slots: [...]}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSlotsBody {
     starts_at: Option<DateTime<Utc>>,
@@ -66,12 +66,13 @@ impl CreateSlotsBody {
 }
 
 /// `201 {"slots": [...]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedSlots {
     slots: Vec<SlotDto>,
 }
 
 /// Creates slots for a doctor: the doctor themself or an admin; all or none.
+#[utoipa::path(post, path = "/api/v1/doctors/{id}/slots", tag = "slots", request_body = CreateSlotsBody, params(("id" = Uuid, Path, description = "The doctor's user id")), responses((status = 201, description = "The slots, all or none", body = CreatedSlots), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn create<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -99,7 +100,8 @@ pub async fn create<P: Ports>(
 }
 
 /// `GET /doctors/{id}/slots` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     from: Option<DateTime<Utc>>,
@@ -110,6 +112,7 @@ pub struct ListQuery {
 }
 
 /// A doctor's slots by range and status (anyone).
+#[utoipa::path(get, path = "/api/v1/doctors/{id}/slots", tag = "slots", params(("id" = Uuid, Path, description = "The doctor's user id"), ListQuery), responses((status = 200, description = "The doctor's slots by start", body = ListResponse<SlotDto>), (status = 404, response = crate::openapi::NotFound), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn list<P: Ports>(
     State(state): State<AppState<P>>,
     PathId(doctor_id): PathId,

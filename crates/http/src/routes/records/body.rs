@@ -7,7 +7,7 @@ use shms_domain::records::{
 };
 
 /// A diagnosis.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiagnosisBody {
     code: String,
@@ -27,7 +27,7 @@ impl From<DiagnosisBody> for DiagnosisDraft {
 }
 
 /// A prescription.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrescriptionBody {
     medication: String,
@@ -48,7 +48,7 @@ impl From<PrescriptionBody> for PrescriptionDraft {
 }
 
 /// A vital sign; `unit` may be omitted (it is fixed by the kind).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VitalBody {
     kind: String,
@@ -72,7 +72,7 @@ fn drafts<B, D: From<B>>(bodies: Vec<B>) -> Vec<D> {
 }
 
 /// `POST /appointments/{id}/encounter`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncounterBody {
     #[serde(default)]
@@ -105,7 +105,7 @@ impl From<EncounterBody> for EncounterDraft {
 }
 
 /// `POST /encounters/{id}/amendments`: a reason and the corrected parts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmendmentBody {
     reason: String,
@@ -138,7 +138,7 @@ impl From<AmendmentBody> for AmendmentDraft {
 }
 
 /// `POST /patients/{id}/allergies`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AllergyBody {
     substance: String,

@@ -27,6 +27,7 @@ use crate::extract::{ApiQuery, Authenticated, JsonBody, Origin, PathId};
 use crate::state::AppState;
 
 /// Writes the encounter of a checked-in or fulfilled appointment → 201 `{"encounter"}`.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/encounter", tag = "records", request_body = EncounterBody, params(("id" = Uuid, Path, description = "The appointment id")), responses((status = 201, description = "The encounter", body = EncounterResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn write_encounter<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -49,6 +50,7 @@ pub async fn write_encounter<P: Ports>(
 }
 
 /// Amends an encounter (its author only) → 201 `{"encounter"}` with every amendment.
+#[utoipa::path(post, path = "/api/v1/encounters/{id}/amendments", tag = "records", request_body = AmendmentBody, params(("id" = Uuid, Path, description = "The encounter id")), responses((status = 201, description = "The encounter with every amendment, oldest first", body = EncounterResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn amend<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -71,6 +73,7 @@ pub async fn amend<P: Ports>(
 }
 
 /// Records an allergy (a treating doctor) → 201 `{"allergy"}`.
+#[utoipa::path(post, path = "/api/v1/patients/{id}/allergies", tag = "records", request_body = AllergyBody, params(("id" = Uuid, Path, description = "The patient's user id")), responses((status = 201, description = "The allergy", body = AllergyResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn add_allergy<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -93,7 +96,8 @@ pub async fn add_allergy<P: Ports>(
 }
 
 /// `?reason=` — required of administrators (break-glass), ignored for everyone else.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReadQuery {
     reason: Option<String>,
@@ -102,6 +106,7 @@ pub struct ReadQuery {
 }
 
 /// The patient's allergies (all of them) → `{"items", "next_cursor": null}`; audited.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/allergies", tag = "records", params(("id" = Uuid, Path, description = "The patient's user id"), ReadQuery), responses((status = 200, description = "The patient's allergies; the read is audited", body = ListResponse<AllergyDto>), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn allergies<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -127,6 +132,7 @@ pub async fn allergies<P: Ports>(
 
 /// A page of the patient's history → `{"patient_id", "allergies", "items", "next_cursor"}`;
 /// audited.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/records", tag = "records", params(("id" = Uuid, Path, description = "The patient's user id"), ReadQuery), responses((status = 200, description = "A page of the patient's history, newest first; the read is audited", body = RecordsResponse), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn records<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
@@ -164,7 +170,8 @@ pub async fn records<P: Ports>(
 }
 
 /// `GET /patients/{id}/access-log` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     limit: Option<u32>,
@@ -172,6 +179,7 @@ pub struct LogQuery {
 }
 
 /// Who read or wrote the patient's data, newest first (the patient, administrators).
+#[utoipa::path(get, path = "/api/v1/patients/{id}/access-log", tag = "records", params(("id" = Uuid, Path, description = "The patient's user id"), LogQuery), responses((status = 200, description = "Who read or wrote the patient's data, newest first", body = ListResponse<AuditEventDto>), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn access_log<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,

@@ -8,7 +8,7 @@ use shms_domain::records::{
 use uuid::Uuid;
 
 /// A diagnosis.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DiagnosisDto {
     id: Uuid,
     code: String,
@@ -28,7 +28,7 @@ impl From<Diagnosis> for DiagnosisDto {
 }
 
 /// A prescription.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PrescriptionDto {
     id: Uuid,
     medication: String,
@@ -50,7 +50,7 @@ impl From<Prescription> for PrescriptionDto {
 }
 
 /// A vital sign with its unit.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VitalDto {
     id: Uuid,
     kind: &'static str,
@@ -74,7 +74,7 @@ fn list<D, T: From<D>>(items: Vec<D>) -> Vec<T> {
 }
 
 /// An amendment: `null` parts and lists are unchanged.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AmendmentDto {
     id: Uuid,
     author_id: Uuid,
@@ -106,7 +106,7 @@ impl From<Amendment> for AmendmentDto {
 }
 
 /// An encounter as originally written, with its amendments oldest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EncounterDto {
     id: Uuid,
     appointment_id: Uuid,
@@ -144,14 +144,14 @@ impl From<Encounter> for EncounterDto {
 }
 
 /// `{"encounter": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EncounterResponse {
     /// The encounter.
     pub encounter: EncounterDto,
 }
 
 /// An allergy.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AllergyDto {
     id: Uuid,
     patient_id: Uuid,
@@ -177,14 +177,14 @@ impl From<Allergy> for AllergyDto {
 }
 
 /// `{"allergy": {...}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AllergyResponse {
     /// The allergy.
     pub allergy: AllergyDto,
 }
 
 /// A page of the patient's history: every allergy, and encounters newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecordsResponse {
     /// Whose records.
     pub patient_id: Uuid,
@@ -197,7 +197,7 @@ pub struct RecordsResponse {
 }
 
 /// One access-log entry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEventDto {
     id: Uuid,
     occurred_at: DateTime<Utc>,
