@@ -57,6 +57,8 @@ impl Server {
             .env("SHMS_ADMIN_PASSWORD", PASSWORD)
             .env("SHMS_DB_POOL_SIZE", "24")
             .env("RUST_LOG", "warn")
+            .env("SHMS_LOGIN_PER_ACCOUNT_PER_MINUTE", "100000")
+            .env("SHMS_LOGIN_PER_ADDRESS_PER_MINUTE", "100000")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -10,3 +10,4 @@ mod harness;
 mod payments;
 mod race;
 mod records;
+mod surface;

@@ -32,6 +32,7 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
+    retry_after: Option<u64>,
 }
 
 /// An RFC 9457 problem details document, as every error is answered
@@ -73,7 +74,21 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// 429 `too_many_requests`, retry after `wait`.
+    #[must_use]
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let mut problem = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many attempts",
+            "Too many login attempts for this account or from this address; wait and retry.",
+        );
+        problem.retry_after = Some(wait.as_secs().saturating_add(1));
+        problem
     }
 
     /// 404 `not_found`: the object does not exist or the caller may not see it.
@@ -189,7 +204,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         if self.status == StatusCode::UNAUTHORIZED {

@@ -5,24 +5,33 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod middleware;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::{get, post};
 use shms_domain::Ports;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use middleware::MetricsSource;
+pub use throttle::LoginLimits;
+
 pub use state::{AppState, Readiness};
+use throttle::LoginThrottle;
 
 use routes::{appointments, auth, doctors, health, payments, records, slots};
 
@@ -30,18 +39,61 @@ use routes::{appointments, auth, doctors, health, payments, records, slots};
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Router-level settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct HttpConfig {
     /// A request taking longer is answered 503 and its work dropped (writes finish on their own task).
     pub request_timeout: Duration,
+    /// Origins allowed to call the API from a browser; empty: no CORS headers; `*`: any.
+    pub cors_origins: Vec<String>,
+    /// Login attempts allowed per minute.
+    pub login_limits: LoginLimits,
+    /// Where `/metrics` comes from; `None` answers 404.
+    pub metrics: Option<Arc<dyn MetricsSource>>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(10),
+            cors_origins: Vec::new(),
+            login_limits: LoginLimits::default(),
+            metrics: None,
         }
     }
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                header::RETRY_AFTER,
+                HeaderName::from_static(idempotency::REPLAYED),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 fn api<P: Ports>() -> Router<AppState<P>> {
@@ -104,7 +156,13 @@ async fn method_not_allowed() -> ApiError {
 /// ids, body limit, timeout and tracing.
 pub fn router<P: Ports>(state: AppState<P>, config: HttpConfig) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let metrics = match config.metrics.clone() {
+        Some(source) => Router::new()
+            .route("/metrics", get(middleware::metrics_endpoint))
+            .with_state(source),
+        None => Router::new(),
+    };
+    let app = Router::new()
         .nest("/api/v1", api::<P>())
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs_page))
@@ -113,15 +171,29 @@ pub fn router<P: Ports>(state: AppState<P>, config: HttpConfig) -> Router {
         .route("/health/ready", get(health::ready::<P>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Arc::new(LoginThrottle::new(config.login_limits))))
+        .with_state(state)
+        .merge(metrics)
+        .layer(axum::middleware::from_fn(middleware::record_metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout))
+        .layer(axum::middleware::map_response(middleware::problem_for_bare_errors))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    match cors(&config.cors_origins) {
+        Some(layer) => app.layer(layer),
+        None => app,
+    }
 }

@@ -132,7 +132,7 @@ impl Modify for BearerAuth {
         payments::pay, payments::refund, payments::list, payments::get,
         records::write_encounter, records::amend, records::add_allergy, records::allergies,
         records::records, records::access_log,
-        openapi_json, docs_page, redoc_js,
+        openapi_json, docs_page, redoc_js, crate::middleware::metrics_endpoint,
     ),
     components(
         schemas(Problem, FieldProblem, dto::MoneyDto),
@@ -197,8 +197,16 @@ const REDOC_JS: &[u8] = include_bytes!("../assets/redoc.standalone.js");
 /// The browsable API reference.
 #[utoipa::path(get, path = "/docs", tag = "docs",
     responses((status = 200, description = "An HTML page rendering the OpenAPI document", content_type = "text/html")))]
-pub async fn docs_page() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+pub async fn docs_page() -> Response {
+    let mut response = Html(DOCS_PAGE).into_response();
+    // Redoc runs its search in a blob: worker and styles itself inline
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; worker-src blob:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:",
+        ),
+    );
+    response
 }
 
 /// The vendored Redoc script.

@@ -3,6 +3,7 @@
 //! `docs/operations.md`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use chrono::TimeDelta;
 use shms_domain::Policies;
 use shms_domain::appointment::CancellationPolicy;
 use shms_domain::auth::SessionPolicy;
+use shms_http::LoginLimits;
 
 /// A configuration error, naming the variable.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,16 @@ fn seconds(name: &'static str, default: u64) -> Result<TimeDelta, ConfigError> {
     positive(name, default, "a positive number of seconds").map(delta)
 }
 
+fn per_minute(name: &'static str, default: u32) -> Result<NonZeroU32, ConfigError> {
+    let expected = "a positive number of attempts per minute";
+    let value = var(name, default, expected)?;
+    NonZeroU32::new(value).ok_or(ConfigError::Invalid {
+        name,
+        value: value.to_string(),
+        expected,
+    })
+}
+
 fn delta(secs: u64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
 }
@@ -93,6 +105,10 @@ pub struct Config {
     pub bootstrap_admin: Option<(String, String)>,
     /// `SHMS_LOG_FORMAT=json` for JSON logs.
     pub json_logs: bool,
+    /// `SHMS_CORS_ORIGINS`: comma-separated origins allowed from browsers (`*` for any).
+    pub cors_origins: Vec<String>,
+    /// `SHMS_LOGIN_PER_ACCOUNT_PER_MINUTE` (10) and `SHMS_LOGIN_PER_ADDRESS_PER_MINUTE` (60).
+    pub login_limits: LoginLimits,
 }
 
 impl Config {
@@ -170,6 +186,16 @@ impl Config {
             },
             bootstrap_admin,
             json_logs: log_format == "json",
+            cors_origins: std::env::var("SHMS_CORS_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
+            login_limits: LoginLimits {
+                per_account: per_minute("SHMS_LOGIN_PER_ACCOUNT_PER_MINUTE", 10)?,
+                per_address: per_minute("SHMS_LOGIN_PER_ADDRESS_PER_MINUTE", 60)?,
+            },
         })
     }
 }

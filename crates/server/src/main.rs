@@ -5,6 +5,7 @@ mod config;
 mod demo;
 mod gateway;
 mod hasher;
+mod metrics;
 mod serve;
 mod wiring;
 

@@ -8,6 +8,7 @@ use shms_http::{AppState, HttpConfig, router};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
+use crate::metrics::PrometheusMetrics;
 use crate::wiring::{self, DatabaseReadiness};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -44,12 +45,14 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         services: Arc::clone(&app.services),
         readiness: Arc::new(DatabaseReadiness(app.store.clone())),
     };
-    let routes = router(
-        state,
-        HttpConfig {
-            request_timeout: config.request_timeout,
-        },
-    );
+    let metrics = Arc::new(PrometheusMetrics::install(app.store.clone())?);
+    let http = HttpConfig {
+        request_timeout: config.request_timeout,
+        cors_origins: config.cors_origins.clone(),
+        login_limits: config.login_limits,
+        metrics: Some(metrics),
+    };
+    let routes = router(state, http);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(

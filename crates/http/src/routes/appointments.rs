@@ -59,8 +59,9 @@ async fn book_now<P: Ports>(
         reason: reason_text(body.reason, "reason")?.unwrap_or_default(),
         patient_id: body.patient_id.map(UserId::from_uuid),
     };
-    let booking = state.services.appointments.book(actor, request).await?;
-    Ok((StatusCode::CREATED, Json(booking.into())))
+    let booking = state.services.appointments.book(actor, request).await;
+    metrics::counter!("shms_bookings_total", "outcome" => if booking.is_ok() { "booked" } else { "refused" }).increment(1);
+    Ok((StatusCode::CREATED, Json(booking?.into())))
 }
 
 /// Books a slot → 201 `{appointment, payment}`; 409 `slot_unavailable` when taken.

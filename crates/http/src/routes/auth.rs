@@ -1,8 +1,10 @@
 //! `/auth/*` and `/me`.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use shms_domain::auth::RegisterPatient;
@@ -13,6 +15,7 @@ use crate::dto::{ProfileDto, UserDto};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Authenticated, ClientMeta};
 use crate::state::AppState;
+use crate::throttle::LoginThrottle;
 
 /// `POST /auth/register` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -96,8 +99,13 @@ pub struct LoginResponse {
 pub async fn login<P: Ports>(
     State(state): State<AppState<P>>,
     ClientMeta(client): ClientMeta,
+    Extension(throttle): Extension<Arc<LoginThrottle>>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Json<LoginResponse>, ApiError> {
+    let address = client.ip.as_deref().and_then(|ip| ip.parse().ok());
+    throttle
+        .check(&body.email, address)
+        .map_err(ApiError::too_many_requests)?;
     if body.password.chars().count() > Password::MAX_CHARS {
         // longer than any valid password: refuse before spending a hash on it
         return Err(shms_domain::auth::AuthError::InvalidCredentials.into());

@@ -124,6 +124,7 @@ async fn refund_now<P: Ports>(
         reason: reason.unwrap_or_default(),
     };
     let (refund, details) = state.services.payments.refund(actor, id, request).await?;
+    metrics::counter!("shms_refunds_total").increment(1);
     Ok((
         StatusCode::CREATED,
         Json(RefundResponse {
