@@ -40,6 +40,7 @@ fn reason_text(raw: Option<String>, field: &str) -> Result<Option<String>, ApiEr
 /// `POST /appointments` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"slot_id": "01938d5e-7c1a-7b3e-9f00-1a2b3c4d5e6f", "reason": "check-up"}))]
 pub struct BookBody {
     slot_id: Uuid,
     #[serde(default)]
@@ -140,6 +141,7 @@ pub async fn get<P: Ports>(
 /// `POST /appointments/{id}/cancel` body.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "feeling better"}))]
 pub struct CancelBody {
     #[serde(default)]
     reason: Option<String>,

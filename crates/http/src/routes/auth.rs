@@ -20,6 +20,7 @@ use crate::throttle::LoginThrottle;
 /// `POST /auth/register` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ann@example.org", "password": "a long passphrase", "full_name": "Ann Smith", "date_of_birth": "1990-04-01", "sex": "female", "phone": "+49 30 1234"}))]
 pub struct RegisterBody {
     email: String,
     password: String,
@@ -80,6 +81,7 @@ pub async fn register<P: Ports>(
 /// `POST /auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ann@example.org", "password": "a long passphrase"}))]
 pub struct LoginBody {
     email: String,
     password: String,

@@ -29,6 +29,7 @@ pub struct MoneyBody {
 /// `POST /doctors` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "dr.who@example.org", "password": "a long passphrase", "full_name": "Dr Who", "specialty": "Cardiology", "license_number": "LIC-42", "consultation_fee": {"amount_cents": 5000, "currency": "EUR"}}))]
 pub struct CreateDoctorBody {
     email: String,
     password: String,

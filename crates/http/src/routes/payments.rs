@@ -23,6 +23,7 @@ use crate::state::AppState;
 /// `POST /payments/{id}/pay` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"method": "card", "card_token": "tok_visa"}))]
 pub struct PayBody {
     method: String,
     #[serde(default)]
@@ -94,6 +95,7 @@ pub async fn pay<P: Ports>(
 /// `POST /payments/{id}/refunds` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount_cents": 2000, "reason": "goodwill"}))]
 pub struct RefundBody {
     amount_cents: i64,
     reason: String,

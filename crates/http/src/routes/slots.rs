@@ -27,6 +27,7 @@ pub struct WindowBody {
 /// `POST /doctors/{id}/slots`: one slot `{starts_at, ends_at}` or a batch `{slots: [...]}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"slots": [{"starts_at": "2027-01-04T09:00:00Z", "ends_at": "2027-01-04T09:30:00Z"}, {"starts_at": "2027-01-04T09:30:00Z", "ends_at": "2027-01-04T10:00:00Z"}]}))]
 pub struct CreateSlotsBody {
     starts_at: Option<DateTime<Utc>>,
     ends_at: Option<DateTime<Utc>>,
