@@ -223,3 +223,58 @@ async fn logs_never_carry_passwords_tokens_or_clinical_text() {
         assert!(!log.contains(secret), "the log contains {secret}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_demo_loads_a_consistent_clinic_once() {
+    let server = Server::start().await;
+    let seed = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shms"))
+            .arg("seed-demo")
+            .env("DATABASE_URL", server.db.url())
+            .env_remove("SHMS_ADMIN_EMAIL")
+            .env_remove("SHMS_ADMIN_PASSWORD")
+            .output()
+            .unwrap()
+    };
+    let first = seed();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let printed = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        printed.contains("alice@demo.shms.local") && printed.contains("dr.house@demo.shms.local"),
+        "{printed}"
+    );
+    assert_eq!(server.count("SELECT count(*) AS n FROM doctors").await, 3);
+    assert_eq!(
+        server
+            .count("SELECT count(DISTINCT specialty) AS n FROM doctors")
+            .await,
+        3
+    );
+    assert_eq!(
+        server.count("SELECT count(*) AS n FROM appointments").await,
+        3
+    );
+    assert_eq!(
+        server
+            .count("SELECT count(*) AS n FROM payments WHERE status = 'paid'")
+            .await,
+        1
+    );
+    assert!(server.count("SELECT count(*) AS n FROM slots").await >= 3 * 50);
+    let second = seed();
+    assert!(second.status.success());
+    assert_eq!(
+        server.count("SELECT count(*) AS n FROM appointments").await,
+        3,
+        "a second run changes nothing"
+    );
+    assert!(server.shms_check());
+    // the demo logins work against the running server
+    server
+        .login("alice@demo.shms.local", "demo-password-2026")
+        .await;
+}

@@ -5,7 +5,7 @@ use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 use shms_domain::appointment::BookRequest;
 use shms_domain::auth::{AuthError, RegisterPatient};
 use shms_domain::doctor::{CreateDoctor, DoctorError};
-use shms_domain::payment::Money;
+use shms_domain::payment::{Money, PayRequest, PaymentMethod};
 use shms_domain::slot::SlotWindow;
 use shms_domain::user::{Email, FullName, Password, Role, Sex};
 use shms_domain::{Actor, Services};
@@ -148,7 +148,18 @@ pub async fn seed(services: &Services<PgPorts>, admin: &Actor) -> Result<(), Box
                 reason: "Demo check-up".into(),
                 patient_id: None,
             };
-            services.appointments.book(&patient, request).await?;
+            let booking = services.appointments.book(&patient, request).await?;
+            // the first doctor's patient paid at the desk, so the demo shows both states
+            if doctor_index(&created_doctors, doctor) == 0 {
+                let cash = PayRequest {
+                    method: PaymentMethod::Cash,
+                    card_token: None,
+                };
+                services
+                    .payments
+                    .pay(admin, booking.payment.id, cash)
+                    .await?;
+            }
         }
     }
     if created_doctors.is_empty() {
