@@ -278,3 +278,56 @@ async fn seed_demo_loads_a_consistent_clinic_once() {
         .login("alice@demo.shms.local", "demo-password-2026")
         .await;
 }
+
+/// An exhausted pool answers 503 with `Retry-After` after the acquire timeout — not a hang.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exhausted_pool_answers_503_not_a_hang() {
+    use diesel_async::SimpleAsyncConnection;
+    let server = std::sync::Arc::new(
+        Server::start_with(&[
+            ("SHMS_DB_POOL_SIZE", "2"),
+            ("SHMS_DB_ACQUIRE_TIMEOUT_MS", "300"),
+        ])
+        .await,
+    );
+    // hold a lock that makes directory reads wait, each holding a pooled connection
+    let mut blocker = server.db.connect().await.unwrap();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE doctors IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move { server.get("/doctors", None).await.0 })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let response = server
+        .client
+        .get(format!("{}/api/v1/doctors", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "answered promptly"
+    );
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "service_unavailable");
+    blocker.batch_execute("COMMIT").await.unwrap();
+    for request in stuck {
+        assert_eq!(
+            request.await.unwrap(),
+            StatusCode::OK,
+            "the waiting requests complete once the lock is gone"
+        );
+    }
+}
