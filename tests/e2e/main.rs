@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod authorization;
 mod booking;
 mod errors;
 mod harness;

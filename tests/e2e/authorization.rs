@@ -1,0 +1,225 @@
+//! The authorization matrix: `tests/e2e/authorization.json` lists every documented route ×
+//! caller {anonymous, patient (own object), patient (someone else's), doctor (own), doctor
+//! (someone else's), admin} with the status DESIGN §5 expects, and this test calls every
+//! cell against the real server. Writes are probed with a body no route accepts, so an
+//! allowed caller gets 422 (authorization is decided before validation) and nothing
+//! changes. A route in the OpenAPI document without its row fails the test.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::harness::{Server, later};
+
+const MATRIX: &str = include_str!("authorization.json");
+const CALLERS: [&str; 6] = [
+    "anonymous",
+    "patient_own",
+    "patient_other",
+    "doctor_own",
+    "doctor_other",
+    "admin",
+];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Row {
+    route: String,
+    anonymous: u16,
+    patient_own: u16,
+    patient_other: u16,
+    doctor_own: u16,
+    doctor_other: u16,
+    admin: u16,
+}
+
+impl Row {
+    fn expected(&self, caller: &str) -> u16 {
+        match caller {
+            "anonymous" => self.anonymous,
+            "patient_own" => self.patient_own,
+            "patient_other" => self.patient_other,
+            "doctor_own" => self.doctor_own,
+            "doctor_other" => self.doctor_other,
+            _ => self.admin,
+        }
+    }
+}
+
+/// The objects the `{id}` of each path stands for, owned by "own" callers.
+struct Objects {
+    doctor: String,
+    appointment: String,
+    payment: String,
+    patient: String,
+    encounter: String,
+}
+
+impl Objects {
+    fn fill(&self, path: &str) -> String {
+        let id = if path.starts_with("/api/v1/doctors/") {
+            &self.doctor
+        } else if path.starts_with("/api/v1/appointments/") {
+            &self.appointment
+        } else if path.starts_with("/api/v1/payments/") {
+            &self.payment
+        } else if path.starts_with("/api/v1/patients/") || path.starts_with("/api/v1/users/") {
+            &self.patient
+        } else if path.starts_with("/api/v1/encounters/") {
+            &self.encounter
+        } else {
+            "00000000-0000-0000-0000-000000000000"
+        };
+        path.replace("{id}", id)
+    }
+}
+
+fn documented_operations() -> BTreeSet<String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(shms_http::openapi::document()).unwrap_or_default();
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some()
+                && path.starts_with("/api/v1/")
+                && path != "/api/v1/openapi.json"
+            {
+                routes.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_answers_every_caller_as_the_matrix_says() {
+    let rows: Vec<Row> = serde_json::from_str(MATRIX).expect("authorization.json parses");
+    let listed: BTreeSet<String> = rows.iter().map(|r| r.route.clone()).collect();
+    let documented = documented_operations();
+    let missing: Vec<_> = documented.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without rows in tests/e2e/authorization.json: {missing:?}"
+    );
+    let stale: Vec<_> = listed.difference(&documented).collect();
+    assert!(
+        stale.is_empty(),
+        "rows for routes that do not exist: {stale:?}"
+    );
+
+    let server = Server::start().await;
+    let admin = server.admin().await;
+    let (doctor_own, doctor_id) = server.doctor(&admin).await;
+    let (doctor_other, _) = server.doctor(&admin).await;
+    let (patient_own, patient_id) = server.patient().await;
+    let (patient_other, _) = server.patient().await;
+    let slot = server
+        .slots(&doctor_own, &doctor_id, &[later(4)])
+        .await
+        .remove(0);
+    let (appointment, payment) = server.book(&patient_own, &slot).await;
+    let mut conn = server.db.connect().await.unwrap();
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        &format!("UPDATE appointments SET status = 'checked-in' WHERE id = '{appointment}'"),
+    )
+    .await
+    .unwrap();
+    let (status, written) = server
+        .post(
+            &format!("/appointments/{appointment}/encounter"),
+            Some(&doctor_own),
+            json!({"subjective": "s", "objective": "o", "assessment": "a", "plan": "p"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{written}");
+    let objects = Objects {
+        doctor: doctor_id,
+        appointment,
+        payment,
+        patient: patient_id,
+        encounter: written["encounter"]["id"].as_str().unwrap().to_owned(),
+    };
+
+    let mut failures = Vec::new();
+    let mut observed = Vec::new();
+    for row in &rows {
+        let (method, path) = row.route.split_once(' ').unwrap();
+        let mut statuses = Vec::new();
+        for caller in CALLERS {
+            let token = match caller {
+                "anonymous" => None,
+                // logging out revokes the token: use a fresh session for that cell
+                _ if path.ends_with("/logout") => Some(match caller {
+                    "admin" => server.admin().await,
+                    _ => {
+                        let mut fresh = server.patient().await.0;
+                        if caller.starts_with("doctor") {
+                            fresh = server.doctor(&admin).await.0;
+                        }
+                        fresh
+                    }
+                }),
+                "patient_own" => Some(patient_own.clone()),
+                "patient_other" => Some(patient_other.clone()),
+                "doctor_own" => Some(doctor_own.clone()),
+                "doctor_other" => Some(doctor_other.clone()),
+                _ => Some(admin.clone()),
+            };
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let mut request = server.client.request(
+                method.clone(),
+                format!("{}{}", server.base, objects.fill(path)),
+            );
+            if let Some(token) = &token {
+                request = request.bearer_auth(token);
+            }
+            if method != Method::GET && method != Method::DELETE {
+                request = request.json(&json!({"__matrix_probe__": true}));
+            }
+            let got = request.send().await.unwrap().status().as_u16();
+            statuses.push(got);
+            if got != row.expected(caller) {
+                failures.push(format!(
+                    "{} as {caller}: expected {}, got {got}",
+                    row.route,
+                    row.expected(caller)
+                ));
+            }
+        }
+        observed.push(Row {
+            route: row.route.clone(),
+            anonymous: statuses[0],
+            patient_own: statuses[1],
+            patient_other: statuses[2],
+            doctor_own: statuses[3],
+            doctor_other: statuses[4],
+            admin: statuses[5],
+        });
+    }
+    if std::env::var("SHMS_PRINT_MATRIX").is_ok() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&observed).unwrap_or_default()
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix violations:\n{}",
+        failures.join("\n")
+    );
+    // nothing the probes did changed the objects
+    assert_eq!(
+        server
+            .count("SELECT count(*) AS n FROM appointments WHERE status = 'checked-in'")
+            .await,
+        1
+    );
+    assert_eq!(
+        server
+            .count("SELECT count(*) AS n FROM payments WHERE status = 'pending'")
+            .await,
+        1
+    );
+}
