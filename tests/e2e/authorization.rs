@@ -92,6 +92,65 @@ fn documented_operations() -> BTreeSet<String> {
     routes
 }
 
+/// Follows a local `$ref` of the document.
+fn resolve<'a>(doc: &'a serde_json::Value, value: &'a serde_json::Value) -> &'a serde_json::Value {
+    match value
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.strip_prefix('#'))
+    {
+        Some(pointer) => doc.pointer(pointer).unwrap_or(&serde_json::Value::Null),
+        None => value,
+    }
+}
+
+/// Checks a response against the operation's documented response for its status: the
+/// status is documented, the media type matches, and the body validates against the schema.
+fn conforms(
+    doc: &serde_json::Value,
+    path: &str,
+    method: &str,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> Result<(), String> {
+    let operation = &doc["paths"][path][method.to_lowercase()];
+    let documented = operation["responses"]
+        .get(status.to_string())
+        .ok_or("status not documented")?;
+    let documented = resolve(doc, documented);
+    let Some(content) = documented.get("content").and_then(|c| c.as_object()) else {
+        return if body.is_empty() {
+            Ok(())
+        } else {
+            Err("a body where none is documented".into())
+        };
+    };
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let entry = content
+        .get(media)
+        .ok_or_else(|| format!("media type {media} not documented ({:?})", content.keys()))?;
+    let Some(schema) = entry.get("schema") else {
+        return Ok(());
+    };
+    let mut root = schema.clone();
+    if let Some(object) = root.as_object_mut() {
+        object.insert("components".into(), doc["components"].clone());
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let validator = jsonschema::validator_for(&root).map_err(|e| format!("bad schema: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_answers_every_caller_as_the_matrix_says() {
     let rows: Vec<Row> = serde_json::from_str(MATRIX).expect("authorization.json parses");
@@ -142,6 +201,30 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
         encounter: written["encounter"]["id"].as_str().unwrap().to_owned(),
     };
 
+    let doc: serde_json::Value =
+        serde_json::from_str(shms_http::openapi::document()).unwrap_or_default();
+    // the checker itself rejects what breaks a schema
+    let broken = conforms(
+        &doc,
+        "/api/v1/doctors",
+        "GET",
+        200,
+        "application/json",
+        br#"{"items": "nope"}"#,
+    );
+    assert!(broken.is_err(), "the schema check accepts anything");
+    let problem_as_list = conforms(
+        &doc,
+        "/api/v1/me",
+        "GET",
+        401,
+        "application/problem+json",
+        br#"{"items": []}"#,
+    );
+    assert!(
+        problem_as_list.is_err(),
+        "problem responses are not checked"
+    );
     let mut failures = Vec::new();
     let mut observed = Vec::new();
     for row in &rows {
@@ -178,7 +261,21 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
             if method != Method::GET && method != Method::DELETE {
                 request = request.json(&json!({"__matrix_probe__": true}));
             }
-            let got = request.send().await.unwrap().status().as_u16();
+            let response = request.send().await.unwrap();
+            let got = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let body = response.bytes().await.unwrap();
+            if let Err(why) = conforms(&doc, path, method.as_str(), got, &content_type, &body) {
+                failures.push(format!(
+                    "{} as {caller}: the {got} response breaks its documented schema: {why}",
+                    row.route
+                ));
+            }
             statuses.push(got);
             if got != row.expected(caller) {
                 failures.push(format!(
