@@ -372,3 +372,66 @@ async fn slot_management_is_for_the_doctor_and_admins() {
     }
     assert_eq!(seen, 10);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_doctor_checks_in_completes_and_marks_no_shows() {
+    let server = Server::start().await;
+    let admin = server.admin().await;
+    let (doctor, doctor_id) = server.doctor(&admin).await;
+    let (patient, _) = server.patient().await;
+    let slots = server
+        .slots(&doctor, &doctor_id, &[later(8), soon(1)])
+        .await;
+    let (visit, _) = server.book(&patient, &slots[0]).await;
+    let (status, problem) = server
+        .post(
+            &format!("/appointments/{visit}/complete"),
+            Some(&doctor),
+            json!({}),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "invalid_transition");
+    let (status, problem) = server
+        .post(
+            &format!("/appointments/{visit}/check-in"),
+            Some(&patient),
+            json!({}),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::FORBIDDEN, "forbidden");
+    let (status, body) = server
+        .post(
+            &format!("/appointments/{visit}/check-in"),
+            Some(&doctor),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["appointment"]["status"].as_str()),
+        (StatusCode::OK, Some("checked-in")),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(
+            &format!("/appointments/{visit}/complete"),
+            Some(&admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["appointment"]["status"].as_str()),
+        (StatusCode::OK, Some("fulfilled")),
+        "{body}"
+    );
+    // a no-show only once the start time has passed
+    let (absent, _) = server.book(&patient, &slots[1]).await;
+    let (status, problem) = server
+        .post(
+            &format!("/appointments/{absent}/no-show"),
+            Some(&doctor),
+            json!({}),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "invalid_transition");
+    assert!(server.violations().await.is_empty());
+}

@@ -264,6 +264,14 @@ async fn seed_demo_loads_a_consistent_clinic_once() {
             .await,
         1
     );
+    assert_eq!(
+        server.count("SELECT count(*) AS n FROM encounters").await,
+        1
+    );
+    assert!(
+        server.count("SELECT count(*) AS n FROM audit_events").await >= 4,
+        "the demo visit is audited"
+    );
     assert!(server.count("SELECT count(*) AS n FROM slots").await >= 3 * 50);
     let second = seed();
     assert!(second.status.success());

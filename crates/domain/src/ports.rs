@@ -215,6 +215,18 @@ pub trait AppointmentRepository: Send + Sync + 'static {
         expected: AppointmentStatus,
         refund: Option<NewRefund>,
     ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
+
+    /// Moves the appointment from `expected` to `next` (check-in, complete, no-show).
+    ///
+    /// # Errors
+    /// `Conflict(InvalidTransition)` when the status is no longer `expected` (or the
+    /// database's state machine refuses); `NotFound`.
+    fn transition(
+        &self,
+        id: AppointmentId,
+        expected: AppointmentStatus,
+        next: AppointmentStatus,
+    ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
 }
 
 /// Medical records and their audit trail. Every write runs in one transaction that first

@@ -117,6 +117,18 @@ fn api<P: Ports>() -> Router<AppState<P>> {
         )
         .route("/appointments/{id}", get(appointments::get::<P>))
         .route("/appointments/{id}/cancel", post(appointments::cancel::<P>))
+        .route(
+            "/appointments/{id}/check-in",
+            post(appointments::check_in::<P>),
+        )
+        .route(
+            "/appointments/{id}/complete",
+            post(appointments::complete::<P>),
+        )
+        .route(
+            "/appointments/{id}/no-show",
+            post(appointments::no_show::<P>),
+        )
         .route("/payments", get(payments::list::<P>))
         .route("/payments/{id}", get(payments::get::<P>))
         .route("/payments/{id}/pay", post(payments::pay::<P>))

@@ -128,7 +128,7 @@ impl Modify for BearerAuth {
         auth::register, auth::login, auth::logout, auth::me,
         doctors::create, doctors::list, doctors::get,
         slots::create, slots::list,
-        appointments::book, appointments::list, appointments::get, appointments::cancel,
+        appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::check_in, appointments::complete, appointments::no_show,
         payments::pay, payments::refund, payments::list, payments::get,
         records::write_encounter, records::amend, records::add_allergy, records::allergies,
         records::records, records::access_log,

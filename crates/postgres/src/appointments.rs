@@ -207,4 +207,30 @@ impl AppointmentRepository for PgStore {
         })
         .await
     }
+
+    async fn transition(
+        &self,
+        id: AppointmentId,
+        expected: AppointmentStatus,
+        next: AppointmentStatus,
+    ) -> Result<Booking, StoreError> {
+        let store = self.clone();
+        detached(async move {
+            let mut conn = store.conn().await?;
+            let changed = diesel::update(
+                appointments::table
+                    .filter(appointments::id.eq(id.as_uuid()))
+                    .filter(appointments::status.eq(expected.as_str())),
+            )
+            .set(appointments::status.eq(next.as_str()))
+            .execute(&mut conn)
+            .await
+            .map_err(map_diesel)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict(Conflict::InvalidTransition));
+            }
+            booking(load(&mut conn, id).await.map_err(map_diesel)?)
+        })
+        .await
+    }
 }

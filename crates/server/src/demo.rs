@@ -2,10 +2,13 @@
 //! that every rule applies to demo data too. Running it twice changes nothing.
 
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
-use shms_domain::appointment::BookRequest;
+use shms_domain::appointment::{AppointmentStatus, BookRequest};
 use shms_domain::auth::{AuthError, RegisterPatient};
 use shms_domain::doctor::{CreateDoctor, DoctorError};
 use shms_domain::payment::{Money, PayRequest, PaymentMethod};
+use shms_domain::records::{
+    DiagnosisDraft, EncounterDraft, PrescriptionDraft, RequestOrigin, VitalDraft,
+};
 use shms_domain::slot::SlotWindow;
 use shms_domain::user::{Email, FullName, Password, Role, Sex};
 use shms_domain::{Actor, Services};
@@ -149,16 +152,21 @@ pub async fn seed(services: &Services<PgPorts>, admin: &Actor) -> Result<(), Box
                 patient_id: None,
             };
             let booking = services.appointments.book(&patient, request).await?;
-            // the first doctor's patient paid at the desk, so the demo shows both states
-            if doctor_index(&created_doctors, doctor) == 0 {
-                let cash = PayRequest {
-                    method: PaymentMethod::Cash,
-                    card_token: None,
-                };
-                services
-                    .payments
-                    .pay(admin, booking.payment.id, cash)
-                    .await?;
+            match doctor_index(&created_doctors, doctor) {
+                // the first doctor's patient paid at the desk
+                0 => {
+                    let cash = PayRequest {
+                        method: PaymentMethod::Cash,
+                        card_token: None,
+                    };
+                    services
+                        .payments
+                        .pay(admin, booking.payment.id, cash)
+                        .await?;
+                }
+                // the second doctor has seen their patient: checked in, with a written encounter
+                1 => write_demo_visit(services, admin, doctor.id, booking.appointment.id).await?,
+                _ => {}
             }
         }
     }
@@ -188,4 +196,64 @@ fn doctor_index(
     doctor: &shms_domain::doctor::Doctor,
 ) -> usize {
     doctors.iter().position(|d| d.id == doctor.id).unwrap_or(0)
+}
+
+/// Checks a demo appointment in and writes its encounter, as the doctor would.
+async fn write_demo_visit(
+    services: &Services<PgPorts>,
+    admin: &Actor,
+    doctor: shms_domain::UserId,
+    appointment: shms_domain::AppointmentId,
+) -> Result<(), BoxError> {
+    services
+        .appointments
+        .advance(admin, appointment, AppointmentStatus::CheckedIn)
+        .await?;
+    let doctor = Actor {
+        user_id: doctor,
+        role: Role::Doctor,
+        session_id: None,
+    };
+    let grant = services
+        .records
+        .authorize_encounter(&doctor, appointment)
+        .await?;
+    let draft = EncounterDraft {
+        subjective: "Sore throat and fever for three days.".into(),
+        objective: "Tonsils swollen with exudate; no cough.".into(),
+        assessment: "Streptococcal pharyngitis.".into(),
+        plan: "Antibiotics for ten days; return if not better in three.".into(),
+        diagnoses: vec![DiagnosisDraft {
+            code: "J02.0".into(),
+            description: "Streptococcal pharyngitis".into(),
+            primary: true,
+        }],
+        prescriptions: vec![PrescriptionDraft {
+            medication: "Amoxicillin".into(),
+            dose: "500 mg".into(),
+            frequency: "three times daily".into(),
+            duration_days: 10,
+        }],
+        vitals: vec![
+            VitalDraft {
+                kind: "temperature".into(),
+                value: 38.6,
+                unit: None,
+            },
+            VitalDraft {
+                kind: "heart_rate".into(),
+                value: 96.0,
+                unit: None,
+            },
+        ],
+    };
+    let origin = RequestOrigin {
+        request_id: Some("seed-demo".into()),
+        client_ip: None,
+    };
+    services
+        .records
+        .write_encounter(grant, &origin, &draft)
+        .await?;
+    Ok(())
 }

@@ -240,6 +240,45 @@ impl<P: Ports> AppointmentService<P> {
     }
 }
 
+impl<P: Ports> AppointmentService<P> {
+    /// Moves an appointment along its lifecycle: check-in and completion by its doctor or
+    /// an admin; no-show likewise, and only once the start time has passed.
+    ///
+    /// # Errors
+    /// `NotFound` (not visible), `Forbidden` (patients), `InvalidTransition`.
+    pub async fn advance(
+        &self,
+        actor: &Actor,
+        id: AppointmentId,
+        next: AppointmentStatus,
+    ) -> Result<Booking, AppointmentError> {
+        let booking = self.get(actor, id).await?;
+        if actor.role == Role::Patient {
+            return Err(AppointmentError::Forbidden);
+        }
+        let from = booking.appointment.status;
+        let refused = AppointmentError::InvalidTransition { from, to: next };
+        if next == AppointmentStatus::Cancelled || !from.can_become(next) {
+            return Err(refused);
+        }
+        if next == AppointmentStatus::NoShow
+            && self.adapters.clock.now() < booking.appointment.starts_at
+        {
+            return Err(refused);
+        }
+        self.adapters
+            .appointments
+            .transition(id, from, next)
+            .await
+            .map_err(|error| match error {
+                StoreError::Conflict(Conflict::InvalidTransition) => {
+                    AppointmentError::InvalidTransition { from, to: next }
+                }
+                other => other.into(),
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeDelta;
@@ -556,5 +595,85 @@ mod tests {
             });
         let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
         assert!(block_on(service.cancel(&admin, booking.appointment.id, None)).is_ok());
+    }
+
+    #[test]
+    fn lifecycle_rules_who_and_when() {
+        let slot = free_slot(TimeDelta::days(1));
+        let new = NewBooking {
+            appointment_id: AppointmentId::new(),
+            payment_id: PaymentId::new(),
+            patient_id: UserId::new(),
+            slot_id: slot.id,
+            reason: String::new(),
+            booked_by: UserId::new(),
+        };
+        let booking = booking_for(&new, &slot);
+        let doctor = Actor {
+            user_id: slot.doctor_id,
+            role: Role::Doctor,
+            session_id: None,
+        };
+        let patient = Actor {
+            user_id: new.patient_id,
+            role: Role::Patient,
+            session_id: None,
+        };
+        let run = |actor: Actor, next: AppointmentStatus, at: DateTime<Utc>, stored: bool| {
+            let mut mocks = Mocks::at(at);
+            let existing = booking.clone();
+            mocks.appointments.expect_get().returning(move |_| {
+                let existing = existing.clone();
+                Box::pin(async move { Ok(existing) })
+            });
+            let after = booking.clone();
+            mocks
+                .appointments
+                .expect_transition()
+                .withf(move |_, from, to| *from == AppointmentStatus::Booked && *to == next)
+                .times(usize::from(stored))
+                .returning(move |_, _, _| {
+                    let after = after.clone();
+                    Box::pin(async move { Ok(after) })
+                });
+            let service = AppointmentService::new(mocks.build(), CancellationPolicy::default());
+            block_on(service.advance(&actor, booking.appointment.id, next))
+        };
+        assert!(run(doctor, AppointmentStatus::CheckedIn, now(), true).is_ok());
+        assert!(matches!(
+            run(patient, AppointmentStatus::CheckedIn, now(), false),
+            Err(AppointmentError::Forbidden)
+        ));
+        // no-show only after the start; fulfilled only after check-in; cancel has its own route
+        assert!(matches!(
+            run(doctor, AppointmentStatus::NoShow, now(), false),
+            Err(AppointmentError::InvalidTransition { .. })
+        ));
+        assert!(
+            run(
+                doctor,
+                AppointmentStatus::NoShow,
+                slot.starts_at + TimeDelta::minutes(1),
+                true
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            run(doctor, AppointmentStatus::Fulfilled, now(), false),
+            Err(AppointmentError::InvalidTransition { .. })
+        ));
+        assert!(matches!(
+            run(doctor, AppointmentStatus::Cancelled, now(), false),
+            Err(AppointmentError::InvalidTransition { .. })
+        ));
+        let stranger = Actor {
+            user_id: UserId::new(),
+            role: Role::Doctor,
+            session_id: None,
+        };
+        assert!(matches!(
+            run(stranger, AppointmentStatus::CheckedIn, now(), false),
+            Err(AppointmentError::NotFound)
+        ));
     }
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shms_domain::appointment::{AppointmentFilter, BookRequest};
+use shms_domain::appointment::{AppointmentFilter, AppointmentStatus, BookRequest};
 use shms_domain::ids::{AppointmentId, SlotId, UserId};
 use shms_domain::user::Role;
 use shms_domain::{Actor, Ports};
@@ -175,4 +175,66 @@ pub async fn cancel<P: Ports>(
     Ok(Json(CancelResponse {
         booking: booking.into(),
     }))
+}
+
+async fn advance<P: Ports>(
+    state: &AppState<P>,
+    actor: &Actor,
+    id: Uuid,
+    next: AppointmentStatus,
+) -> Result<Json<BookingDto>, ApiError> {
+    let booking = state
+        .services
+        .appointments
+        .advance(actor, AppointmentId::from_uuid(id), next)
+        .await?;
+    Ok(Json(booking.into()))
+}
+
+/// The patient has arrived: booked → checked-in (its doctor or an admin).
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/check-in", tag = "appointments",
+    params(("id" = Uuid, Path, description = "The appointment id")),
+    responses((status = 200, description = "Checked in", body = BookingDto),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict),
+        (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
+pub async fn check_in<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(id): PathId,
+) -> Result<Json<BookingDto>, ApiError> {
+    advance(&state, &actor, id, AppointmentStatus::CheckedIn).await
+}
+
+/// The visit took place: checked-in → fulfilled (its doctor or an admin).
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/complete", tag = "appointments",
+    params(("id" = Uuid, Path, description = "The appointment id")),
+    responses((status = 200, description = "Fulfilled", body = BookingDto),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict),
+        (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
+pub async fn complete<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(id): PathId,
+) -> Result<Json<BookingDto>, ApiError> {
+    advance(&state, &actor, id, AppointmentStatus::Fulfilled).await
+}
+
+/// The patient did not come: booked → noshow, only after the start (its doctor or an admin).
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/no-show", tag = "appointments",
+    params(("id" = Uuid, Path, description = "The appointment id")),
+    responses((status = 200, description = "Marked as no-show", body = BookingDto),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict),
+        (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
+pub async fn no_show<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(id): PathId,
+) -> Result<Json<BookingDto>, ApiError> {
+    advance(&state, &actor, id, AppointmentStatus::NoShow).await
 }
