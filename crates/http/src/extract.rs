@@ -154,7 +154,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                         }
                     },
                 );
-                let field = if field == "." { "body".to_owned() } else { field };
+                let field = if field == "." {
+                    "body".to_owned()
+                } else {
+                    field
+                };
                 Err(ApiError::invalid_field(field, inner.to_string()))
             } else {
                 Err(malformed(&inner))

@@ -260,8 +260,7 @@ pub(crate) async fn update_profile(
                     .as_ref()
                     .map(|phone| phone.as_ref().map(|p| p.as_str().to_owned())),
             };
-            if patient.date_of_birth.is_some() || patient.sex.is_some() || patient.phone.is_some()
-            {
+            if patient.date_of_birth.is_some() || patient.sex.is_some() || patient.phone.is_some() {
                 let changed = diesel::update(patients::table.find(id))
                     .set(&patient)
                     .execute(conn)
@@ -398,9 +397,11 @@ pub(crate) async fn events(
     if let Some(Cursor { key, id }) = page.after {
         let at = parse_time_key(&key)?;
         query = query.filter(
-            account_events::occurred_at.lt(at).or(account_events::occurred_at
-                .eq(at)
-                .and(account_events::id.lt(id))),
+            account_events::occurred_at
+                .lt(at)
+                .or(account_events::occurred_at
+                    .eq(at)
+                    .and(account_events::id.lt(id))),
         );
     }
     let rows = query.load(&mut conn).await.map_err(map_diesel)?;

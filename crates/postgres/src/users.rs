@@ -34,7 +34,10 @@ pub(crate) async fn insert_user(
         .await
 }
 
-pub(crate) async fn load_profile(conn: &mut AsyncPgConnection, id: UserId) -> Result<UserProfile, StoreError> {
+pub(crate) async fn load_profile(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+) -> Result<UserProfile, StoreError> {
     let (user, patient, doctor) = users::table
         .left_join(patients::table)
         .left_join(doctors::table)

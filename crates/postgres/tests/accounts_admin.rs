@@ -89,7 +89,11 @@ async fn disabling_a_doctor_revokes_sessions_blocks_future_free_slots_and_lists_
     let other_free = f.slot(doctor.id, at(8, 10, 0)).await;
     let booking = f.book(patient, booked.id).await.unwrap();
 
-    let outcome = f.store.set_status(status(admin, doctor.id, true)).await.unwrap();
+    let outcome = f
+        .store
+        .set_status(status(admin, doctor.id, true))
+        .await
+        .unwrap();
     assert!(outcome.user.user.disabled);
     assert_eq!(outcome.revoked_sessions, 2);
     assert_eq!(outcome.blocked_slots, 2);
@@ -104,17 +108,28 @@ async fn disabling_a_doctor_revokes_sessions_blocks_future_free_slots_and_lists_
     assert_eq!(f.slot_status(booked.id).await, "busy");
 
     // re-enabling does not re-open the blocked slots
-    let outcome = f.store.set_status(status(admin, doctor.id, false)).await.unwrap();
+    let outcome = f
+        .store
+        .set_status(status(admin, doctor.id, false))
+        .await
+        .unwrap();
     assert!(!outcome.user.user.disabled);
     assert!(outcome.user.doctor.as_ref().unwrap().active);
     assert_eq!(outcome.blocked_slots, 0);
     assert_eq!(f.slot_status(free.id).await, "busy-unavailable");
 
-    let events = f.store.events(doctor.id, PageRequest::default()).await.unwrap();
+    let events = f
+        .store
+        .events(doctor.id, PageRequest::default())
+        .await
+        .unwrap();
     let actions: Vec<_> = events.items.iter().map(|e| e.event.action).collect();
     assert_eq!(
         actions,
-        [AccountAction::AccountEnabled, AccountAction::AccountDisabled]
+        [
+            AccountAction::AccountEnabled,
+            AccountAction::AccountDisabled
+        ]
     );
     assert!(f.violations().await.is_empty());
 }
@@ -147,9 +162,15 @@ async fn the_last_active_admin_cannot_be_disabled_demoted_or_deleted() {
     }
     // with a second active admin, one of them may go
     let second = f.admin().await;
-    f.store.set_status(status(second, admin, true)).await.unwrap();
+    f.store
+        .set_status(status(second, admin, true))
+        .await
+        .unwrap();
     let refused = f.store.set_status(status(second, second, true)).await;
-    assert!(matches!(refused, Err(StoreError::Conflict(Conflict::LastAdmin))));
+    assert!(matches!(
+        refused,
+        Err(StoreError::Conflict(Conflict::LastAdmin))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -166,7 +187,10 @@ async fn two_admins_disabling_each_other_at_once_leave_one_active() {
         assert_eq!(succeeded, 1, "{a:?} {b:?}");
         for result in [&a, &b] {
             assert!(
-                matches!(result, Ok(_) | Err(StoreError::Conflict(Conflict::LastAdmin))),
+                matches!(
+                    result,
+                    Ok(_) | Err(StoreError::Conflict(Conflict::LastAdmin))
+                ),
                 "{result:?}"
             );
         }
@@ -325,14 +349,22 @@ async fn profiles_and_doctor_profiles_update_with_their_audit_events() {
         "{taken:?}"
     );
     // the refused update wrote no event
-    let events = f.store.events(doctor.id, PageRequest::default()).await.unwrap();
+    let events = f
+        .store
+        .events(doctor.id, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(events.items.len(), 1);
     assert_eq!(
         events.items[0].event.action,
         AccountAction::DoctorProfileUpdated
     );
     assert_eq!(events.items[0].event.actor, Some((admin, Role::Admin)));
-    let events = f.store.events(patient, PageRequest::default()).await.unwrap();
+    let events = f
+        .store
+        .events(patient, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(events.items.len(), 2);
 }
 
@@ -357,7 +389,10 @@ async fn account_events_are_append_only_and_failed_logins_need_no_subject() {
         "DELETE FROM account_events",
         "TRUNCATE account_events",
     ] {
-        assert_eq!(refused_by(&mut conn, sql).await, "account_events_append_only");
+        assert_eq!(
+            refused_by(&mut conn, sql).await,
+            "account_events_append_only"
+        );
     }
     // anything but a failed login has an actor; a failed login has the attempted e-mail
     assert_eq!(
@@ -422,7 +457,11 @@ async fn the_session_list_shows_live_own_sessions_and_revoking_is_scoped_to_the_
         listed.items.iter().map(|s| s.id).collect::<Vec<_>>(),
         [first]
     );
-    let events = f.store.events(patient, PageRequest::default()).await.unwrap();
+    let events = f
+        .store
+        .events(patient, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(events.items.len(), 1, "one event per actual revocation");
 }
 

@@ -12,8 +12,8 @@ mod service;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-pub use service::{AccountError, AccountService, DoctorEditGrant};
 pub(crate) use service::bounded;
+pub use service::{AccountError, AccountService, DoctorEditGrant};
 
 use crate::appointment::Appointment;
 use crate::ids::{AuditEventId, SessionId, UserId};

@@ -336,11 +336,7 @@ impl<P: Ports> AccountService<P> {
                 "must differ from the current password",
             )));
         }
-        let password_hash = self
-            .adapters
-            .hasher
-            .hash(new.expose().to_owned())
-            .await?;
+        let password_hash = self.adapters.hasher.hash(new.expose().to_owned()).await?;
         let change = PasswordChange {
             user_id: actor.user_id,
             password_hash,
@@ -466,12 +462,8 @@ mod tests {
     fn a_patient_cannot_disable_anyone_and_nothing_is_stored() {
         // no expectation on the user repository: any call panics
         let service = AccountService::new(Mocks::at(now()).build());
-        let result = block_on(service.set_disabled(
-            &actor(Role::Patient),
-            &origin(),
-            UserId::new(),
-            true,
-        ));
+        let result =
+            block_on(service.set_disabled(&actor(Role::Patient), &origin(), UserId::new(), true));
         assert!(matches!(result, Err(AccountError::NotFound)));
     }
 

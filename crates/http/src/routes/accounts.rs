@@ -283,9 +283,9 @@ impl MePatchBody {
         let full_name = self
             .full_name
             .map(|raw| errors.check("full_name", FullName::parse(&raw)));
-        let phone = self.phone.map(|phone| {
-            phone.map(|raw| errors.check("phone", Phone::parse(&raw)))
-        });
+        let phone = self
+            .phone
+            .map(|phone| phone.map(|raw| errors.check("phone", Phone::parse(&raw))));
         let date_of_birth = self
             .date_of_birth
             .map(|date| errors.check("date_of_birth", validate_date_of_birth(date, today)));
