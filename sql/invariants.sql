@@ -118,3 +118,9 @@ SELECT 'encounter_appointment_mismatch' AS violation, e.id::text AS subject
 SELECT 'break_glass_without_reason' AS violation, id::text AS subject
   FROM audit_events
  WHERE action = 'read' AND actor_role = 'admin' AND (reason IS NULL OR btrim(reason) = '');
+
+-- Accounts (migration 000004). Once there are administrators, one of them is active.
+SELECT 'no_active_admin' AS violation, 'users' AS subject
+ WHERE EXISTS (SELECT 1 FROM users WHERE role = 'admin')
+   AND NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled);
+

@@ -43,6 +43,9 @@ pub enum Conflict {
     /// The appointment already has its encounter.
     #[error("the appointment already has an encounter")]
     EncounterExists,
+    /// The change would leave the clinic without an active administrator.
+    #[error("the last active administrator cannot be disabled")]
+    LastAdmin,
     /// An encounter is written only for a checked-in or fulfilled appointment.
     #[error("the appointment is not checked-in or fulfilled")]
     AppointmentNotCheckedIn,

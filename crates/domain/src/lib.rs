@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod accounts;
 pub mod actor;
 pub mod appointment;
 pub mod auth;

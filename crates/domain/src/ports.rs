@@ -12,6 +12,10 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::{
+    AccountEvent, DoctorUpdate, NewAccountEvent, PasswordChange, ProfileUpdate, SessionInfo,
+    StatusChange, StatusOutcome, UserFilter,
+};
 use crate::actor::Actor;
 use crate::appointment::{
     Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
@@ -26,7 +30,7 @@ use crate::records::{
     PatientRecords, RecordRead,
 };
 use crate::slot::{NewSlot, Slot, SlotFilter};
-use crate::user::{Credentials, Email, NewPatient, NewUser, UserProfile};
+use crate::user::{Credentials, Email, NewPatient, NewUser, User, UserProfile};
 
 /// Accounts and their profiles.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -63,6 +67,90 @@ pub trait UserRepository: Send + Sync + 'static {
     /// # Errors
     /// `NotFound` when there is no such user.
     fn profile(&self, id: UserId) -> impl Future<Output = Result<UserProfile, StoreError>> + Send;
+
+    /// The account and password hash of a user id, if any (disabled accounts included).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn credentials_of(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<Credentials>, StoreError>> + Send;
+
+    /// Accounts ordered by name, then id.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn list(
+        &self,
+        filter: UserFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<User>, StoreError>> + Send;
+
+    /// Disables or re-enables an account in one transaction with its audit event. Disabling
+    /// revokes every session of the user; for a doctor it also marks the profile inactive,
+    /// turns their free slots starting after `now` `busy-unavailable` and returns their
+    /// future booked or checked-in appointments. Re-enabling marks a doctor active again and
+    /// re-opens nothing. Setting the state the account already has changes nothing but
+    /// is still audited.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict(LastAdmin)` when it would leave no active administrator (the
+    /// database decides, so concurrent disables cannot both pass). Nothing is written on error.
+    fn set_status(
+        &self,
+        change: StatusChange,
+    ) -> impl Future<Output = Result<StatusOutcome, StoreError>> + Send;
+
+    /// Updates the user's own profile with its audit event, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` when the user (or, for patient fields, the patient profile) does not exist.
+    fn update_profile(
+        &self,
+        update: ProfileUpdate,
+    ) -> impl Future<Output = Result<UserProfile, StoreError>> + Send;
+
+    /// Stores a new password hash, revokes every other live session of the user and writes
+    /// the audit event, in one transaction. Returns how many sessions were revoked.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    fn change_password(
+        &self,
+        change: PasswordChange,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Replaces a hash made with older parameters by `new_hash`, only if the stored hash is
+    /// still `old_hash` (a concurrent password change wins). Returns whether it replaced it.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn rehash_password(
+        &self,
+        id: UserId,
+        old_hash: String,
+        new_hash: String,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores an account event on its own (login attempts).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn record_event(
+        &self,
+        event: NewAccountEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The account events whose subject or actor is the user, newest first.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn events(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<AccountEvent>, StoreError>> + Send;
 }
 
 /// A session to store at login.
@@ -113,6 +201,32 @@ pub trait SessionRepository: Send + Sync + 'static {
         id: SessionId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user's sessions that are neither revoked nor past their absolute expiry at
+    /// `now`, newest first.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<SessionInfo>, StoreError>> + Send;
+
+    /// Revokes one session of the user (idempotent for an already revoked one) and writes
+    /// the audit event, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` when the user has no session with this id (another user's session is
+    /// not found either).
+    fn revoke_own(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+        event: NewAccountEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Doctors and their profiles.
@@ -139,6 +253,15 @@ pub trait DoctorRepository: Send + Sync + 'static {
         filter: DoctorFilter,
         page: PageRequest,
     ) -> impl Future<Output = Result<Page<Doctor>, StoreError>> + Send;
+
+    /// Updates a doctor's profile with its audit event, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict(LicenseTaken)`. Nothing is written on error.
+    fn update(
+        &self,
+        update: DoctorUpdate,
+    ) -> impl Future<Output = Result<Doctor, StoreError>> + Send;
 }
 
 /// Doctors' bookable slots.
@@ -344,6 +467,10 @@ pub trait PasswordHasher: Send + Sync + 'static {
         password: String,
         hash: Option<String>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether a stored hash was made with other parameters (or another algorithm) than
+    /// new hashes are, so that it should be replaced after the next successful login.
+    fn needs_rehash(&self, hash: &str) -> bool;
 }
 
 /// A new attempt to pay.

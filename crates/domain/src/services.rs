@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::accounts::AccountService;
 use crate::appointment::{AppointmentService, CancellationPolicy};
 use crate::auth::{AuthService, SessionPolicy};
 use crate::clock::Clock;
@@ -55,6 +56,8 @@ pub struct Policies {
 pub struct Services<P: Ports> {
     /// Registration, login, sessions.
     pub auth: AuthService<P>,
+    /// User administration, profiles, passwords, the session list and account events.
+    pub accounts: AccountService<P>,
     /// Doctor accounts and profiles.
     pub doctors: DoctorService<P>,
     /// Slots.
@@ -119,6 +122,7 @@ impl<P: Ports> Services<P> {
     pub fn new(adapters: &Adapters<P>, policies: Policies) -> Self {
         Self {
             auth: AuthService::new(adapters.clone(), policies.sessions),
+            accounts: AccountService::new(adapters.clone()),
             doctors: DoctorService::new(adapters.clone()),
             slots: SlotService::new(adapters.clone()),
             appointments: AppointmentService::new(adapters.clone(), policies.cancellation),

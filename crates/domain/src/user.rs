@@ -76,7 +76,9 @@ impl Email {
     }
 }
 
-/// A new password that satisfies the policy (12 to 128 characters, no composition rules).
+/// A new password that satisfies the policy: 12 to 128 characters, no composition rules
+/// (NIST SP 800-63B), and not guessable: the zxcvbn strength estimator, told about the
+/// account's own e-mail and name, must score it at least [`Password::MIN_SCORE`] (of 4).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
@@ -85,18 +87,37 @@ impl Password {
     pub const MIN_CHARS: usize = 12;
     /// Longest accepted password, bounding the hashing cost.
     pub const MAX_CHARS: usize = 128;
+    /// Lowest accepted zxcvbn score: 3 means "safely unguessable" (about 10^10 guesses).
+    pub const MIN_SCORE: u8 = 3;
 
-    /// Checks a new password against the policy.
+    /// Checks a new password against the policy. `user_inputs` are what an attacker knows
+    /// about the account (e-mail, name): a password built from them is refused.
     ///
     /// # Errors
-    /// A message naming the length rule when it is broken.
-    pub fn new(raw: &str) -> Result<Self, String> {
+    /// A message naming the broken rule: the length, or why the password is guessable
+    /// (zxcvbn's warning and suggestions).
+    pub fn new(raw: &str, user_inputs: &[&str]) -> Result<Self, String> {
         let chars = raw.chars().count();
         if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&chars) {
             return Err(format!(
                 "must be between {} and {} characters long",
                 Self::MIN_CHARS,
                 Self::MAX_CHARS
+            ));
+        }
+        let inputs = guessable_inputs(user_inputs);
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let estimate = zxcvbn::zxcvbn(raw, &inputs);
+        let score = u8::from(estimate.score());
+        if score < Self::MIN_SCORE {
+            let why = estimate
+                .feedback()
+                .map(|feedback| feedback.to_string().trim().to_owned())
+                .filter(|why| !why.is_empty())
+                .unwrap_or_else(|| "Add another word or two; uncommon words are better.".into());
+            return Err(format!(
+                "is too easy to guess (strength {score} of 4, at least {} needed): {why}",
+                Self::MIN_SCORE
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -113,6 +134,25 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(***)")
     }
+}
+
+/// The words of an e-mail and name that a password must not be built from.
+fn guessable_inputs(user_inputs: &[&str]) -> Vec<String> {
+    let mut words = Vec::new();
+    for input in user_inputs {
+        let input = input.trim().to_lowercase();
+        if input.is_empty() {
+            continue;
+        }
+        words.extend(
+            input
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|word| word.chars().count() >= 3)
+                .map(str::to_owned),
+        );
+        words.push(input);
+    }
+    words
 }
 
 /// A person's display name.
@@ -304,13 +344,57 @@ mod tests {
 
     #[test]
     fn password_length_policy() {
-        assert!(Password::new("short").is_err());
-        assert!(Password::new(&"x".repeat(129)).is_err());
-        assert!(Password::new("correct horse battery").is_ok());
+        assert!(Password::new("short", &[]).is_err());
+        assert!(Password::new(&"x".repeat(129), &[]).is_err());
+        assert!(Password::new("Tall-Orange-Kettle-42!", &[]).is_ok());
         assert_eq!(
-            format!("{:?}", Password::new("correct horse battery")),
+            format!("{:?}", Password::new("Tall-Orange-Kettle-42!", &[])),
             "Ok(Password(***))"
         );
+    }
+
+    #[test]
+    fn guessable_passwords_are_refused_with_the_reason() {
+        for weak in [
+            "password1234",
+            "qwertyuiopasdf",
+            "aaaaaaaaaaaaaaaa",
+            "123456789012",
+            "iloveyou2026",
+        ] {
+            let refused = Password::new(weak, &[]);
+            assert!(
+                refused
+                    .as_ref()
+                    .is_err_and(|why| why.starts_with("is too easy to guess")),
+                "{weak}: {refused:?}"
+            );
+        }
+        // strong on its own, weak when it is the account's own e-mail and name
+        assert!(Password::new("annabelle.lovelace@example.org", &[]).is_ok());
+        assert!(
+            Password::new(
+                "annabelle.lovelace@example.org",
+                &["annabelle.lovelace@example.org", "Annabelle Lovelace"]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn project_fixture_passwords_meet_the_policy() {
+        // the passwords of the e2e harness, the demo seed and the unit tests
+        for strong in [
+            "e2e-password-long-enough",
+            "demo-password-2026",
+            "admin-demo-password-2026",
+            "long enough secret",
+            "Tall-Orange-Kettle-42!",
+            "Brisk-Violet-Harbour-97?",
+            "Quiet-Copper-Lantern-58#",
+        ] {
+            assert!(Password::new(strong, &[]).is_ok(), "{strong}");
+        }
     }
 
     #[test]

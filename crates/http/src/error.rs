@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use shms_domain::accounts::AccountError;
 use shms_domain::appointment::AppointmentError;
 use shms_domain::auth::AuthError;
 use shms_domain::doctor::DoctorError;
@@ -265,6 +266,11 @@ impl From<Conflict> for ApiError {
             Conflict::EncounterExists => {
                 Self::conflict("encounter_exists", "Encounter already written", detail)
             }
+            Conflict::LastAdmin => Self::conflict(
+                "last_admin",
+                "Last active administrator",
+                "The last active administrator cannot be disabled; enable or create another administrator first.",
+            ),
             Conflict::AppointmentNotCheckedIn => Self::conflict(
                 "appointment_not_checked_in",
                 "Appointment not checked in",
@@ -401,6 +407,28 @@ impl From<RecordError> for ApiError {
             ),
             RecordError::EncounterExists => Conflict::EncounterExists.into(),
             RecordError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::NotFound => Self::not_found(),
+            AccountError::Forbidden(why) => Self::forbidden(why),
+            AccountError::Validation(errors) => Self::validation(&errors),
+            // 422, not 401: the caller is authenticated, and a 401 would tell clients to
+            // drop their (valid) token
+            AccountError::WrongPassword => {
+                let mut problem = Self::invalid_field("current_password", error.to_string());
+                problem.code = "current_password_incorrect";
+                problem.title = "Current password incorrect";
+                problem.detail = "The current password is not correct.".into();
+                problem
+            }
+            AccountError::LastAdmin => Conflict::LastAdmin.into(),
+            AccountError::Conflict(conflict) => conflict.into(),
+            AccountError::Store(store) => store.into(),
         }
     }
 }

@@ -142,13 +142,38 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let path = error.path().to_string();
             let inner = error.into_inner();
             if inner.is_data() {
-                let field = if path == "." { "body".to_owned() } else { path };
+                let field = unknown_field(&inner.to_string()).map_or_else(
+                    || path.clone(),
+                    |name| {
+                        if path == "." {
+                            name.to_owned()
+                        } else if path == name || path.ends_with(&format!(".{name}")) {
+                            path.clone()
+                        } else {
+                            format!("{path}.{name}")
+                        }
+                    },
+                );
+                let field = if field == "." {
+                    "body".to_owned()
+                } else {
+                    field
+                };
                 Err(ApiError::invalid_field(field, inner.to_string()))
             } else {
                 Err(malformed(&inner))
             }
         }
     }
+}
+
+/// The name in serde's "unknown field `x`, expected ..." message: a 422 names the field the
+/// client may not send, not the object around it.
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
 }
 
 fn malformed(error: &serde_json::Error) -> ApiError {
@@ -214,7 +239,7 @@ impl<P: Ports> FromRequestParts<AppState<P>> for Authenticated {
     }
 }
 
-/// Where the request comes from, for the session list.
+/// Where the request comes from, for the session list and the audit trail.
 pub struct ClientMeta(pub ClientInfo);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
@@ -230,7 +255,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect());
-        Ok(Self(ClientInfo { ip, user_agent }))
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(ClientInfo {
+            ip,
+            user_agent,
+            request_id,
+        }))
     }
 }
 

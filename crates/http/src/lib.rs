@@ -18,7 +18,7 @@ use axum::Extension;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use shms_domain::Ports;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -33,7 +33,7 @@ pub use throttle::LoginLimits;
 pub use state::{AppState, Readiness};
 use throttle::LoginThrottle;
 
-use routes::{appointments, auth, doctors, health, payments, records, slots};
+use routes::{accounts, appointments, auth, doctors, health, payments, records, slots};
 
 /// Largest request body accepted (bytes); a batch of 500 slots fits comfortably.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -101,12 +101,24 @@ fn api<P: Ports>() -> Router<AppState<P>> {
         .route("/auth/register", post(auth::register::<P>))
         .route("/auth/login", post(auth::login::<P>))
         .route("/auth/logout", post(auth::logout::<P>))
-        .route("/me", get(auth::me::<P>))
+        .route("/me", get(auth::me::<P>).patch(accounts::patch_me::<P>))
+        .route("/me/password", post(accounts::change_password::<P>))
+        .route("/me/sessions", get(accounts::sessions::<P>))
+        .route("/me/sessions/{id}", delete(accounts::revoke_session::<P>))
+        .route("/users", get(accounts::list::<P>))
+        .route(
+            "/users/{id}",
+            get(accounts::get::<P>).patch(accounts::patch::<P>),
+        )
+        .route("/users/{id}/events", get(accounts::events::<P>))
         .route(
             "/doctors",
             post(doctors::create::<P>).get(doctors::list::<P>),
         )
-        .route("/doctors/{id}", get(doctors::get::<P>))
+        .route(
+            "/doctors/{id}",
+            get(doctors::get::<P>).patch(accounts::patch_doctor::<P>),
+        )
         .route(
             "/doctors/{id}/slots",
             post(slots::create::<P>).get(slots::list::<P>),

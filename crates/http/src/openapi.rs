@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::dto;
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{appointments, auth, doctors, health, payments, records, slots};
+use crate::routes::{accounts, appointments, auth, doctors, health, payments, records, slots};
 
 /// 400: the body is not JSON.
 #[derive(ToResponse)]
@@ -132,6 +132,8 @@ impl Modify for BearerAuth {
         payments::pay, payments::refund, payments::list, payments::get,
         records::write_encounter, records::amend, records::add_allergy, records::allergies,
         records::records, records::access_log,
+        accounts::list, accounts::get, accounts::patch, accounts::events, accounts::patch_me,
+        accounts::patch_doctor, accounts::change_password, accounts::sessions, accounts::revoke_session,
         openapi_json, docs_page, redoc_js, crate::middleware::metrics_endpoint,
     ),
     components(
@@ -147,6 +149,7 @@ impl Modify for BearerAuth {
         (name = "slots", description = "Doctors' bookable intervals"),
         (name = "appointments", description = "Booking and cancelling"),
         (name = "payments", description = "Paying and refunding; see docs/payments.md"),
+        (name = "accounts", description = "User administration, profiles, passwords and sessions"),
         (name = "records", description = "Medical history and its audit trail; see docs/privacy.md"),
         (name = "docs", description = "This document"),
     ),

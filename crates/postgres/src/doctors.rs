@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use shms_domain::StoreError;
+use shms_domain::accounts::DoctorUpdate;
 use shms_domain::doctor::{Doctor, DoctorFilter, NewDoctor};
 use shms_domain::ids::UserId;
 use shms_domain::page::{Cursor, Page, PageRequest};
@@ -15,7 +16,7 @@ use crate::users::insert_user;
 use crate::{PgStore, detached, map_diesel};
 
 /// Escapes LIKE wildcards so a search for "50%" finds the text "50%".
-fn like_pattern(text: &str) -> String {
+pub(crate) fn like_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -104,5 +105,9 @@ impl DoctorRepository for PgStore {
                 id: doctor.id.as_uuid(),
             },
         ))
+    }
+
+    async fn update(&self, update: DoctorUpdate) -> Result<Doctor, StoreError> {
+        crate::accounts::update_doctor(self, update).await
     }
 }

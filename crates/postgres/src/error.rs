@@ -15,6 +15,7 @@ fn conflict_for(constraint: &str) -> Option<StoreError> {
         "appointments_no_patient_overlap" => Conflict::PatientOverlap,
         "slots_no_overlap" => Conflict::SlotOverlap,
         "users_email_key" => Conflict::EmailTaken,
+        "users_last_active_admin" => Conflict::LastAdmin,
         "doctors_license_number_key" => Conflict::LicenseTaken,
         "appointments_status_transition"
         | "payments_status_transition"

@@ -265,3 +265,18 @@ diesel::table! {
 
 diesel::joinable!(payment_attempts -> payments (payment_id));
 diesel::joinable!(refunds -> payments (payment_id));
+
+diesel::table! {
+    account_events (id) {
+        id -> Uuid,
+        occurred_at -> Timestamptz,
+        actor_id -> Nullable<Uuid>,
+        actor_role -> Nullable<Text>,
+        subject_id -> Nullable<Uuid>,
+        action -> Text,
+        attempted_email -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}

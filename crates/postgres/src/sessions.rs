@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
+use shms_domain::accounts::{NewAccountEvent, SessionInfo};
 use shms_domain::ids::{SessionId, UserId};
+use shms_domain::page::{Page, PageRequest};
 use shms_domain::ports::{NewSession, SessionRepository};
 use shms_domain::{Actor, StoreError};
 use uuid::Uuid;
@@ -89,5 +91,24 @@ impl SessionRepository for PgStore {
         .await
         .map_err(map_diesel)?;
         Ok(())
+    }
+
+    async fn list_live(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Page<SessionInfo>, StoreError> {
+        crate::accounts::list_sessions(self, user, now, page).await
+    }
+
+    async fn revoke_own(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: DateTime<Utc>,
+        event: NewAccountEvent,
+    ) -> Result<(), StoreError> {
+        crate::accounts::revoke_own(self, user, id, now, event).await
     }
 }

@@ -3,7 +3,12 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shms_domain::StoreError;
+use shms_domain::accounts::{
+    AccountEvent, NewAccountEvent, PasswordChange, ProfileUpdate, StatusChange, StatusOutcome,
+    UserFilter,
+};
 use shms_domain::ids::UserId;
+use shms_domain::page::{Page, PageRequest};
 use shms_domain::ports::UserRepository;
 use shms_domain::user::{Credentials, Email, NewPatient, NewUser, User, UserProfile};
 
@@ -29,7 +34,10 @@ pub(crate) async fn insert_user(
         .await
 }
 
-async fn load_profile(conn: &mut AsyncPgConnection, id: UserId) -> Result<UserProfile, StoreError> {
+pub(crate) async fn load_profile(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+) -> Result<UserProfile, StoreError> {
     let (user, patient, doctor) = users::table
         .left_join(patients::table)
         .left_join(doctors::table)
@@ -102,5 +110,75 @@ impl UserRepository for PgStore {
     async fn profile(&self, id: UserId) -> Result<UserProfile, StoreError> {
         let mut conn = self.conn().await?;
         load_profile(&mut conn, id).await
+    }
+
+    async fn credentials_of(&self, id: UserId) -> Result<Option<Credentials>, StoreError> {
+        let mut conn = self.conn().await?;
+        let found = users::table
+            .filter(users::id.eq(id.as_uuid()))
+            .select((UserRow::as_select(), users::password_hash))
+            .first::<(UserRow, String)>(&mut conn)
+            .await
+            .optional()
+            .map_err(map_diesel)?;
+        found
+            .map(|(user, password_hash)| {
+                Ok(Credentials {
+                    user: user.try_into()?,
+                    password_hash,
+                })
+            })
+            .transpose()
+    }
+
+    async fn list(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
+        crate::accounts::list_users(self, filter, page).await
+    }
+
+    async fn set_status(&self, change: StatusChange) -> Result<StatusOutcome, StoreError> {
+        crate::accounts::set_status(self, change).await
+    }
+
+    async fn update_profile(&self, update: ProfileUpdate) -> Result<UserProfile, StoreError> {
+        crate::accounts::update_profile(self, update).await
+    }
+
+    async fn change_password(&self, change: PasswordChange) -> Result<u64, StoreError> {
+        crate::accounts::change_password(self, change).await
+    }
+
+    async fn rehash_password(
+        &self,
+        id: UserId,
+        old_hash: String,
+        new_hash: String,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let replaced = diesel::update(
+            users::table
+                .filter(users::id.eq(id.as_uuid()))
+                .filter(users::password_hash.eq(old_hash)),
+        )
+        .set(users::password_hash.eq(new_hash))
+        .execute(&mut conn)
+        .await
+        .map_err(map_diesel)?;
+        Ok(replaced > 0)
+    }
+
+    async fn record_event(&self, event: NewAccountEvent) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        crate::accounts::insert_event(&mut conn, &event)
+            .await
+            .map_err(map_diesel)?;
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<AccountEvent>, StoreError> {
+        crate::accounts::events(self, user, page).await
     }
 }

@@ -92,7 +92,7 @@ fn demo_windows(today: NaiveDate) -> Result<Vec<SlotWindow>, BoxError> {
 /// # Errors
 /// Storage failures.
 pub async fn seed(services: &Services<PgPorts>, admin: &Actor) -> Result<(), BoxError> {
-    let password = Password::new(DEMO_PASSWORD).map_err(|m| invalid("password", m))?;
+    let password = Password::new(DEMO_PASSWORD, &[]).map_err(|m| invalid("password", m))?;
     let mut created_doctors = Vec::new();
     for (email, name, specialty, license, fee) in DOCTORS {
         let request = CreateDoctor {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use shms_domain::StoreError;
@@ -36,6 +37,24 @@ fn hash_blocking(password: &str) -> Result<String, StoreError> {
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
         .map_err(|e| StoreError::Other(e.to_string().into()))
+}
+
+/// Whether a PHC string was made with exactly the algorithm, version and cost parameters
+/// new hashes get. Anything else (older or weaker parameters, another algorithm, garbage)
+/// should be replaced after the next successful login.
+#[must_use]
+pub fn is_current(hash: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    parsed.algorithm.as_str() == "argon2id"
+        && parsed.version == Some(Version::V0x13 as u32)
+        && params.m_cost() == MEMORY_KIB
+        && params.t_cost() == ITERATIONS
+        && params.p_cost() == PARALLELISM
 }
 
 impl Argon2Hasher {
@@ -86,6 +105,10 @@ impl PasswordHasher for Argon2Hasher {
             .await??;
         Ok(known && matches)
     }
+
+    fn needs_rehash(&self, hash: &str) -> bool {
+        !is_current(hash)
+    }
 }
 
 #[cfg(test)]
@@ -117,6 +140,32 @@ mod tests {
                 .verify("dummy password for unknown accounts".into(), None)
                 .await?
         );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn hashes_with_older_parameters_need_a_rehash_and_still_verify() -> Result<(), StoreError>
+    {
+        let hasher = Argon2Hasher::new(2)?;
+        let current = hasher.hash("correct horse battery staple".into()).await?;
+        assert!(!hasher.needs_rehash(&current));
+        // argon2id with the 0.5-era defaults' weaker cost, and argon2i: both to upgrade
+        let weaker = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(4096, 1, 1, None).map_err(|e| StoreError::Other(e.to_string().into()))?,
+        )
+        .hash_password(b"correct horse battery staple")
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Other(e.to_string().into()))?;
+        assert!(hasher.needs_rehash(&weaker));
+        assert!(
+            hasher
+                .verify("correct horse battery staple".into(), Some(weaker))
+                .await?
+        );
+        assert!(hasher.needs_rehash("$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA"));
+        assert!(hasher.needs_rehash("not a hash"));
         Ok(())
     }
 }

@@ -139,8 +139,9 @@ async fn ensure_admin(
     password: &str,
     name: &str,
 ) -> Result<(shms_domain::user::User, bool), BoxError> {
+    let password =
+        Password::new(password, &[email, name]).map_err(|m| format!("admin password: {m}"))?;
     let email = Email::parse(email).map_err(|m| format!("admin e-mail: {m}"))?;
-    let password = Password::new(password).map_err(|m| format!("admin password: {m}"))?;
     let name = FullName::parse(name).map_err(|m| format!("admin name: {m}"))?;
     Ok(app
         .services

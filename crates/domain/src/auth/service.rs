@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use super::token::{SessionToken, hash_token};
+use crate::accounts::{AccountAction, NewAccountEvent};
 use crate::actor::Actor;
 use crate::clock::Clock;
 use crate::error::{Conflict, StoreError};
@@ -49,13 +50,36 @@ pub struct RegisterPatient {
     pub phone: Option<Phone>,
 }
 
-/// Where a login comes from, for the session list.
+/// Where a login comes from, for the session list and the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     /// Client address.
     pub ip: Option<String>,
     /// Client user agent.
     pub user_agent: Option<String>,
+    /// The request's id.
+    pub request_id: Option<String>,
+}
+
+impl ClientInfo {
+    fn event(
+        &self,
+        actor: Option<(UserId, Role)>,
+        subject_id: Option<UserId>,
+        action: AccountAction,
+        detail: Option<String>,
+    ) -> NewAccountEvent {
+        use crate::accounts::bounded;
+        NewAccountEvent {
+            actor,
+            subject_id,
+            action,
+            attempted_email: None,
+            request_id: bounded(self.request_id.as_deref(), 200),
+            client_ip: bounded(self.ip.as_deref(), 64),
+            detail,
+        }
+    }
 }
 
 /// A successful login.
@@ -145,7 +169,10 @@ impl<P: Ports> AuthService<P> {
     }
 
     /// Checks the password and opens a session. Unknown e-mail, wrong password and disabled
-    /// account all answer `InvalidCredentials` after the same hashing work.
+    /// account all answer `InvalidCredentials` after the same hashing work. Every attempt is
+    /// an account event: a failure records the attempted e-mail (lower-cased) and, when the
+    /// account exists, whose it is. A hash made with older parameters is replaced after a
+    /// successful check (best effort: a failure to store it does not fail the login).
     ///
     /// # Errors
     /// `InvalidCredentials`.
@@ -155,23 +182,49 @@ impl<P: Ports> AuthService<P> {
         password: String,
         client: ClientInfo,
     ) -> Result<LoginSession, AuthError> {
-        let credentials = match Email::parse(email) {
-            Ok(email) => self.adapters.users.find_credentials(&email).await?,
+        let parsed = Email::parse(email);
+        let credentials = match &parsed {
+            Ok(email) => self.adapters.users.find_credentials(email).await?,
             Err(_) => None,
         };
         let hash = credentials
             .as_ref()
             .map(|found| found.password_hash.clone());
+        let rehash = hash
+            .as_deref()
+            .is_some_and(|hash| self.adapters.hasher.needs_rehash(hash))
+            .then(|| password.clone());
         let matches = self.adapters.hasher.verify(password, hash).await?;
-        let user = match credentials {
-            Some(found) if matches && !found.user.disabled => found.user,
-            _ => return Err(AuthError::InvalidCredentials),
+        let (user, stored_hash) = match credentials {
+            Some(found) if matches && !found.user.disabled => (found.user, found.password_hash),
+            other => {
+                let (subject, why) = match other {
+                    None => (None, "unknown_account"),
+                    Some(found) if found.user.disabled => (Some(found.user.id), "account_disabled"),
+                    Some(found) => (Some(found.user.id), "wrong_password"),
+                };
+                let mut event =
+                    client.event(None, subject, AccountAction::LoginFailed, Some(why.into()));
+                event.attempted_email = Some(match parsed {
+                    Ok(email) => email.as_str().to_owned(),
+                    Err(_) => email.trim().to_lowercase().chars().take(254).collect(),
+                });
+                self.adapters.users.record_event(event).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
         };
         let token = SessionToken::generate()?;
         let now = self.adapters.clock.now();
         let expires_at = now + self.policy.absolute_lifetime;
+        let session_id = SessionId::new();
+        let event = client.event(
+            Some((user.id, user.role)),
+            Some(user.id),
+            AccountAction::LoginSucceeded,
+            Some(format!("session {session_id}")),
+        );
         let session = NewSession {
-            id: SessionId::new(),
+            id: session_id,
             user_id: user.id,
             token_hash: token.hash(),
             expires_at,
@@ -179,6 +232,17 @@ impl<P: Ports> AuthService<P> {
             user_agent: client.user_agent,
         };
         self.adapters.sessions.create(session).await?;
+        self.adapters.users.record_event(event).await?;
+        if let Some(password) = rehash {
+            // best effort: the old hash still verifies, so the next login tries again
+            if let Ok(new_hash) = self.adapters.hasher.hash(password).await {
+                let _replaced = self
+                    .adapters
+                    .users
+                    .rehash_password(user.id, stored_hash, new_hash)
+                    .await;
+            }
+        }
         Ok(LoginSession {
             token,
             expires_at,
@@ -203,16 +267,29 @@ impl<P: Ports> AuthService<P> {
             .ok_or(AuthError::Unauthenticated)
     }
 
-    /// Revokes the caller's session.
+    /// Revokes the caller's session, with its audit event.
     ///
     /// # Errors
     /// Storage failures only.
-    pub async fn logout(&self, actor: &Actor) -> Result<(), AuthError> {
+    pub async fn logout(&self, actor: &Actor, client: &ClientInfo) -> Result<(), AuthError> {
         if let Some(session) = actor.session_id {
-            self.adapters
+            let event = client.event(
+                Some((actor.user_id, actor.role)),
+                Some(actor.user_id),
+                AccountAction::Logout,
+                Some(format!("session {session}")),
+            );
+            let now = self.adapters.clock.now();
+            match self
+                .adapters
                 .sessions
-                .revoke(session, self.adapters.clock.now())
-                .await?;
+                .revoke_own(actor.user_id, session, now, event)
+                .await
+            {
+                // revoked concurrently (the session list, a password change): logged out
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(other) => return Err(other.into()),
+            }
         }
         Ok(())
     }
@@ -302,6 +379,19 @@ mod tests {
             let mut mocks = Mocks::at(now());
             let known = account.is_some();
             with_account(&mut mocks, account);
+            mocks.hasher.expect_needs_rehash().return_const(false);
+            // every failure is audited with the attempted e-mail, lower-cased
+            mocks
+                .users
+                .expect_record_event()
+                .withf(move |event| {
+                    event.action == AccountAction::LoginFailed
+                        && event.actor.is_none()
+                        && event.subject_id.is_some() == known
+                        && event.attempted_email.as_deref() == Some("ann@example.org")
+                })
+                .times(1)
+                .returning(|_| Box::pin(async { Ok(()) }));
             // the hash is verified in every case, against the stored hash or none at all
             mocks
                 .hasher
@@ -311,7 +401,7 @@ mod tests {
                 .returning(move |_, _| Box::pin(async move { Ok(password_ok) }));
             let service = AuthService::new(mocks.build(), SessionPolicy::default());
             let result =
-                block_on(service.login("ann@example.org", "guess".into(), ClientInfo::default()));
+                block_on(service.login("Ann@example.org", "guess".into(), ClientInfo::default()));
             assert!(matches!(result, Err(AuthError::InvalidCredentials)));
         }
     }
@@ -322,10 +412,19 @@ mod tests {
         let user_id = account.id;
         let mut mocks = Mocks::at(now());
         with_account(&mut mocks, Some(account));
+        mocks.hasher.expect_needs_rehash().return_const(false);
         mocks
             .hasher
             .expect_verify()
             .returning(|_, _| Box::pin(async { Ok(true) }));
+        mocks
+            .users
+            .expect_record_event()
+            .withf(move |event| {
+                event.action == AccountAction::LoginSucceeded && event.subject_id == Some(user_id)
+            })
+            .times(1)
+            .returning(|_| Box::pin(async { Ok(()) }));
         let stored = std::sync::Arc::new(std::sync::Mutex::new(None));
         let sink = std::sync::Arc::clone(&stored);
         mocks
@@ -354,6 +453,55 @@ mod tests {
             other => panic!("login failed: {other:?}"),
         }
     }
+
+    #[test]
+    fn a_hash_with_old_parameters_is_replaced_after_a_successful_login_only() {
+        for password_ok in [true, false] {
+            let account = user(Role::Patient, false);
+            let user_id = account.id;
+            let mut mocks = Mocks::at(now());
+            with_account(&mut mocks, Some(account));
+            mocks
+                .hasher
+                .expect_needs_rehash()
+                .withf(|hash| hash == "$argon2id$stored")
+                .return_const(true);
+            mocks
+                .hasher
+                .expect_verify()
+                .returning(move |_, _| Box::pin(async move { Ok(password_ok) }));
+            mocks
+                .users
+                .expect_record_event()
+                .returning(|_| Box::pin(async { Ok(()) }));
+            if password_ok {
+                mocks
+                    .sessions
+                    .expect_create()
+                    .returning(|_| Box::pin(async { Ok(()) }));
+                mocks
+                    .hasher
+                    .expect_hash()
+                    .withf(|password| password == "right")
+                    .times(1)
+                    .returning(|_| Box::pin(async { Ok("$argon2id$current".into()) }));
+                mocks
+                    .users
+                    .expect_rehash_password()
+                    .withf(move |id, old, new| {
+                        *id == user_id && old == "$argon2id$stored" && new == "$argon2id$current"
+                    })
+                    .times(1)
+                    .returning(|_, _, _| Box::pin(async { Ok(true) }));
+            }
+            let service = AccountlessAuth::new(mocks.build(), SessionPolicy::default());
+            let result =
+                block_on(service.login("ann@example.org", "right".into(), ClientInfo::default()));
+            assert_eq!(result.is_ok(), password_ok);
+        }
+    }
+
+    type AccountlessAuth = AuthService<crate::test_support::MockPorts>;
 
     #[test]
     fn authenticate_uses_the_idle_window_and_hash() {
@@ -386,7 +534,7 @@ mod tests {
     #[test]
     fn admin_bootstrap_is_idempotent_and_refuses_other_roles() {
         let email = || Email::parse("root@example.org").map_err(|e| e.to_string());
-        let password = || Password::new("long enough secret").map_err(|e| e.to_string());
+        let password = || Password::new("long enough secret", &[]).map_err(|e| e.to_string());
         let name = || FullName::parse("Root").map_err(|e| e.to_string());
         let (Ok(_), Ok(_), Ok(_)) = (email(), password(), name()) else {
             panic!("fixtures")

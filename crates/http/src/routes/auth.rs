@@ -35,7 +35,10 @@ impl RegisterBody {
     fn into_domain(self, today: NaiveDate) -> Result<RegisterPatient, ApiError> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&self.email));
-        let password = errors.check("password", Password::new(&self.password));
+        let password = errors.check(
+            "password",
+            Password::new(&self.password, &[&self.email, &self.full_name]),
+        );
         let full_name = errors.check("full_name", FullName::parse(&self.full_name));
         let date_of_birth = errors.check(
             "date_of_birth",
@@ -130,8 +133,9 @@ pub async fn login<P: Ports>(
 pub async fn logout<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
+    ClientMeta(client): ClientMeta,
 ) -> Result<StatusCode, ApiError> {
-    state.services.auth.logout(&actor).await?;
+    state.services.auth.logout(&actor, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -45,7 +45,10 @@ impl CreateDoctorBody {
     fn into_domain(self) -> Result<CreateDoctor, ApiError> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&self.email));
-        let password = errors.check("password", Password::new(&self.password));
+        let password = errors.check(
+            "password",
+            Password::new(&self.password, &[&self.email, &self.full_name]),
+        );
         let full_name = errors.check("full_name", FullName::parse(&self.full_name));
         let specialty = errors.check("specialty", bounded_text(&self.specialty, 100));
         let license_number = errors.check("license_number", bounded_text(&self.license_number, 64));

@@ -1,5 +1,6 @@
 //! Route handlers, one module per area.
 
+pub mod accounts;
 pub mod appointments;
 pub mod auth;
 pub mod doctors;
