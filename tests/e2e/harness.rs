@@ -269,6 +269,26 @@ impl Server {
             .unwrap_or(false)
     }
 
+    /// Sends SIGTERM; returns whether it was delivered.
+    pub fn terminate(&self) -> bool {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Waits for the process to exit; its exit code, or `None` on timeout or signal death.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -339,3 +339,61 @@ async fn an_exhausted_pool_answers_503_not_a_hang() {
         );
     }
 }
+
+/// SIGTERM: stop accepting, finish what is in flight, close the pool, exit cleanly.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
+    use diesel_async::SimpleAsyncConnection;
+    let mut server = Server::start().await;
+    let mut blocker = server.db.connect().await.unwrap();
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE doctors IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let client = server.client.clone();
+    let url = format!("{}/api/v1/doctors", server.base);
+    let in_flight = tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(server.terminate(), "SIGTERM delivered");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // the listener is closed: new connections are refused while the old request waits
+    let refused = reqwest::Client::new()
+        .get(format!("{}/health/live", server.base))
+        .send()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted during shutdown"
+    );
+    blocker.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        StatusCode::OK,
+        "the in-flight request finished"
+    );
+    let status = server.wait_exit(std::time::Duration::from_secs(10));
+    assert_eq!(status, Some(0), "the process exits cleanly");
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_naming_the_variable() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shms"))
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("SHMS_DB_POOL_SIZE", "lots")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SHMS_DB_POOL_SIZE") && stderr.contains("lots"),
+        "{stderr}"
+    );
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_shms"))
+        .arg("check")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("DATABASE_URL"));
+}

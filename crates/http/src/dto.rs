@@ -87,6 +87,7 @@ pub struct PatientDto {
 
 /// A user with their profile (`GET /me`, registration).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938d5e-7c1a-7b3e-9f00-00000000a11c", "email": "ann@example.org", "role": "patient", "full_name": "Ann Smith", "disabled": false, "created_at": "2026-12-04T10:00:00Z", "patient": {"date_of_birth": "1990-04-01", "sex": "female", "phone": null}, "doctor": null}))]
 pub struct ProfileDto {
     /// Id.
     pub id: Uuid,
@@ -128,6 +129,7 @@ impl From<UserProfile> for ProfileDto {
 
 /// A doctor's public profile.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938d5e-7c1a-7b3e-9f00-000000000d0c", "full_name": "Dr Who", "specialty": "Cardiology", "license_number": "LIC-42", "consultation_fee": {"amount_cents": 5000, "currency": "EUR"}, "active": true, "bio": null}))]
 pub struct DoctorDto {
     /// The doctor's user id.
     pub id: Uuid,
@@ -161,6 +163,7 @@ impl From<Doctor> for DoctorDto {
 
 /// A slot.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938d5e-7c1a-7b3e-9f00-0000000051a7", "doctor_id": "01938d5e-7c1a-7b3e-9f00-000000000d0c", "starts_at": "2027-01-04T09:00:00Z", "ends_at": "2027-01-04T09:30:00Z", "status": "free"}))]
 pub struct SlotDto {
     /// Id.
     pub id: Uuid,
@@ -188,6 +191,7 @@ impl From<Slot> for SlotDto {
 
 /// An appointment.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938d5e-7c1a-7b3e-9f00-1a2b3c4d5e6f", "patient_id": "01938d5e-7c1a-7b3e-9f00-00000000a11c", "doctor_id": "01938d5e-7c1a-7b3e-9f00-000000000d0c", "slot_id": "01938d5e-7c1a-7b3e-9f00-0000000051a7", "starts_at": "2027-01-04T09:00:00Z", "ends_at": "2027-01-04T09:30:00Z", "reason": "check-up", "status": "booked", "cancel_reason": null, "cancelled_at": null, "created_at": "2026-12-04T10:00:00Z"}))]
 pub struct AppointmentDto {
     /// Id.
     pub id: Uuid,
@@ -233,6 +237,7 @@ impl From<Appointment> for AppointmentDto {
 
 /// A payment.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "01938d5e-7c1a-7b3e-9f00-0000000000a7", "appointment_id": "01938d5e-7c1a-7b3e-9f00-1a2b3c4d5e6f", "amount_cents": 5000, "currency": "EUR", "status": "pending", "refunded_cents": 0, "paid_at": null, "created_at": "2026-12-04T10:00:00Z"}))]
 pub struct PaymentDto {
     /// Id.
     pub id: Uuid,
@@ -269,6 +274,7 @@ impl From<Payment> for PaymentDto {
 
 /// An appointment with its payment.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"appointment": {"id": "01938d5e-7c1a-7b3e-9f00-1a2b3c4d5e6f", "patient_id": "01938d5e-7c1a-7b3e-9f00-00000000a11c", "doctor_id": "01938d5e-7c1a-7b3e-9f00-000000000d0c", "slot_id": "01938d5e-7c1a-7b3e-9f00-0000000051a7", "starts_at": "2027-01-04T09:00:00Z", "ends_at": "2027-01-04T09:30:00Z", "reason": "check-up", "status": "booked", "cancel_reason": null, "cancelled_at": null, "created_at": "2026-12-04T10:00:00Z"}, "payment": {"id": "01938d5e-7c1a-7b3e-9f00-0000000000a7", "appointment_id": "01938d5e-7c1a-7b3e-9f00-1a2b3c4d5e6f", "amount_cents": 5000, "currency": "EUR", "status": "pending", "refunded_cents": 0, "paid_at": null, "created_at": "2026-12-04T10:00:00Z"}}))]
 pub struct BookingDto {
     /// The appointment.
     pub appointment: AppointmentDto,

@@ -92,6 +92,7 @@ pub struct LoginBody {
 
 /// `POST /auth/login` response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"access_token": "3f9c…64 hex characters…", "token_type": "Bearer", "expires_at": "2026-12-04T22:00:00Z", "user": {"id": "01938d5e-7c1a-7b3e-9f00-00000000a11c", "email": "ann@example.org", "role": "patient", "full_name": "Ann Smith"}}))]
 pub struct LoginResponse {
     access_token: String,
     token_type: &'static str,
