@@ -22,7 +22,7 @@ WITH_DB := $(ROOT)/scripts/with-db.sh
 PG := $(ROOT)/scripts/pg.sh
 DB_NAME := shms
 
-.PHONY: build run test lint fmt check help db-start db-stop db-url psql clean-db
+.PHONY: build run test lint fmt fuzz check help db-start db-stop db-url psql clean-db
 
 build: ## Build the release binary (target/release/shms)
 	$(CARGO) build --release -p shms-server
@@ -51,6 +51,10 @@ lint: ## cargo fmt --check, clippy with warnings denied, domain purity
 
 fmt: ## Format all code
 	$(CARGO) fmt --all
+
+fuzz: ## schemathesis against the served OpenAPI document, as admin, doctor and patient (FUZZ_EXAMPLES=25)
+	$(CARGO) build -p shms-server
+	$(WITH_DB) $(ROOT)/scripts/fuzz.sh
 
 check: build ## Run `shms check` against the database
 	$(WITH_DB) "$(BIN)" check
