@@ -242,28 +242,36 @@ impl<P: Ports> FromRequestParts<AppState<P>> for Authenticated {
 /// Where the request comes from, for the session list and the audit trail.
 pub struct ClientMeta(pub ClientInfo);
 
+/// The peer's address, when the server was started with connect info.
+fn client_ip(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+}
+
+/// The request id set (or kept) by the request-id layer.
+fn request_id(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientMeta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
         let user_agent = parts
             .headers
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok())
             .map(|agent| agent.chars().take(512).collect());
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
         Ok(Self(ClientInfo {
-            ip,
+            ip: client_ip(parts),
             user_agent,
-            request_id,
+            request_id: request_id(parts),
         }))
     }
 }
@@ -276,18 +284,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let request_id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let client_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
         Ok(Self(RequestOrigin {
-            request_id,
-            client_ip,
+            request_id: request_id(parts),
+            client_ip: client_ip(parts),
         }))
     }
 }
