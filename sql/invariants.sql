@@ -124,3 +124,37 @@ SELECT 'no_active_admin' AS violation, 'users' AS subject
  WHERE EXISTS (SELECT 1 FROM users WHERE role = 'admin')
    AND NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND NOT disabled);
 
+
+-- Scheduling (migration 000006). Only a free slot carries a hold, and a hold names both its
+-- patient and its expiry.
+SELECT 'hold_on_unfree_slot' AS violation, id::text AS subject
+  FROM slots WHERE status <> 'free' AND (held_by IS NOT NULL OR held_until IS NOT NULL);
+
+SELECT 'hold_incomplete' AS violation, id::text AS subject
+  FROM slots WHERE (held_by IS NULL) <> (held_until IS NULL);
+
+-- A booked appointment was taken by its holder or after the hold lapsed: no active
+-- appointment sits on a slot held (still) by somebody else.
+SELECT 'booked_over_anothers_hold' AS violation, a.id::text AS subject
+  FROM appointments a JOIN slots s ON s.id = a.slot_id
+ WHERE a.status <> 'cancelled' AND s.held_until > now() AND s.held_by <> a.patient_id;
+
+-- Every waitlist offer points at a slot of the entry's doctor inside its range, and was
+-- announced to the patient in the outbox.
+SELECT 'waitlist_offer_mismatch' AS violation, w.id::text AS subject
+  FROM waitlist_entries w JOIN slots s ON s.id = w.offered_slot_id
+ WHERE s.doctor_id <> w.doctor_id OR s.starts_at < w.from_at OR s.ends_at > w.to_at;
+
+SELECT 'waitlist_offer_not_notified' AS violation, w.id::text AS subject
+  FROM waitlist_entries w
+ WHERE w.status = 'offered'
+   AND NOT EXISTS (SELECT 1 FROM notifications n
+                    WHERE n.user_id = w.patient_id AND n.kind = 'waitlist_offer'
+                      AND n.payload ->> 'waitlist_entry_id' = w.id::text);
+
+-- A slot is offered to one waiting patient at a time.
+SELECT 'slot_offered_twice' AS violation, offered_slot_id::text AS subject
+  FROM waitlist_entries w
+ WHERE status = 'offered'
+   AND offered_at = (SELECT max(offered_at) FROM waitlist_entries x WHERE x.offered_slot_id = w.offered_slot_id)
+ GROUP BY offered_slot_id, offered_at HAVING count(*) > 1;

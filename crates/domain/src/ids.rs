@@ -118,3 +118,11 @@ id_type!(
     /// One entry of the audit trail.
     AuditEventId
 );
+id_type!(
+    /// A patient's place on a doctor's waitlist.
+    WaitlistEntryId
+);
+id_type!(
+    /// One message of the notifications outbox.
+    NotificationId
+);

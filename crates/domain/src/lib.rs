@@ -17,6 +17,7 @@ pub mod services;
 pub mod slot;
 pub mod user;
 pub mod validation;
+pub mod waitlist;
 
 #[cfg(test)]
 mod test_support;

@@ -19,6 +19,7 @@ use crate::accounts::{
 use crate::actor::Actor;
 use crate::appointment::{
     Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
+    SeriesOutcome,
 };
 use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
 use crate::error::StoreError;
@@ -29,8 +30,9 @@ use crate::records::{
     Allergy, AuditEvent, Encounter, EncounterRef, NewAllergy, NewAmendment, NewEncounter,
     PatientRecords, RecordRead,
 };
-use crate::slot::{NewSlot, Slot, SlotFilter};
+use crate::slot::{NewSlot, Slot, SlotFilter, SlotSearch};
 use crate::user::{Credentials, Email, NewPatient, NewUser, User, UserProfile};
+use crate::waitlist::{NewWaitlistEntry, Notification, WaitlistEntry};
 
 /// Accounts and their profiles.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -292,6 +294,78 @@ pub trait SlotRepository: Send + Sync + 'static {
         filter: SlotFilter,
         page: PageRequest,
     ) -> impl Future<Output = Result<Page<Slot>, StoreError>> + Send;
+
+    /// The slots among `ids` that exist, in any order.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn find_many(
+        &self,
+        ids: Vec<SlotId>,
+    ) -> impl Future<Output = Result<Vec<Slot>, StoreError>> + Send;
+
+    /// Bookable slots across active doctors — free, not started, not held at the store's
+    /// current time — ordered by start, then id.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn search(
+        &self,
+        search: SlotSearch,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Slot>, StoreError>> + Send;
+
+    /// Holds the slot for `patient` until `until`, if it is free, not started, and not held
+    /// by another patient at the store's current time (a hold of one's own is renewed).
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such slot; `Conflict(SlotUnavailable)` otherwise.
+    fn hold(
+        &self,
+        slot: SlotId,
+        patient: UserId,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Slot, StoreError>> + Send;
+
+    /// Clears lapsed holds and offers each such slot to its doctor's waitlist, atomically per
+    /// slot; returns how many offers were made.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn offer_lapsed_holds(&self) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+/// The waitlist and the notifications outbox.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait WaitlistRepository: Send + Sync + 'static {
+    /// Adds a patient to a doctor's waitlist.
+    ///
+    /// # Errors
+    /// `NotFound` when the patient or doctor does not exist.
+    fn join(
+        &self,
+        entry: NewWaitlistEntry,
+    ) -> impl Future<Output = Result<WaitlistEntry, StoreError>> + Send;
+
+    /// A patient's waitlist entries, newest first.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn entries(
+        &self,
+        patient: UserId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<WaitlistEntry>, StoreError>> + Send;
+
+    /// The notifications addressed to a user, newest first.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn notifications(
+        &self,
+        user: UserId,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Notification>, StoreError>> + Send;
 }
 
 /// Appointments and the payments created with them.
@@ -306,6 +380,42 @@ pub trait AppointmentRepository: Send + Sync + 'static {
     /// when an active appointment overlaps. Nothing is written on error.
     fn book(&self, booking: NewBooking)
     -> impl Future<Output = Result<Booking, StoreError>> + Send;
+
+    /// How many of a patient's appointments are in `status`.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn count_for_patient(
+        &self,
+        patient: UserId,
+        status: AppointmentStatus,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Books every booking or none, in one transaction. The slots are locked first; if any
+    /// is not free, has started, is held by another patient, or overlaps an active
+    /// appointment of its patient, nothing is written and those slots are returned.
+    ///
+    /// # Errors
+    /// `NotFound` when a slot or patient does not exist; the conflicts of `book` when a
+    /// concurrent writer wins a race the up-front check could not see.
+    fn book_series(
+        &self,
+        bookings: Vec<NewBooking>,
+    ) -> impl Future<Output = Result<SeriesOutcome, StoreError>> + Send;
+
+    /// Moves a booked appointment to another slot of its doctor, in place: the new slot is
+    /// taken, the old one freed, the payment stays with the appointment — or nothing changes.
+    ///
+    /// # Errors
+    /// `Conflict(InvalidTransition)` when the appointment is no longer booked on `from`;
+    /// `Conflict(SlotUnavailable)` when the new slot is taken, blocked or held by another
+    /// patient; `Conflict(PatientOverlap)`; `NotFound` when the slot does not exist.
+    fn reschedule(
+        &self,
+        id: AppointmentId,
+        from: SlotId,
+        to: Slot,
+    ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
 
     /// An appointment with its payment.
     ///

@@ -12,9 +12,11 @@ use crate::payment::PaymentService;
 use crate::ports::{
     AppointmentRepository, DoctorRepository, IdempotencyRepository, PasswordHasher, PaymentGateway,
     PaymentRepository, RecordRepository, SessionRepository, SlotRepository, UserRepository,
+    WaitlistRepository,
 };
 use crate::records::RecordService;
-use crate::slot::SlotService;
+use crate::slot::{HoldPolicy, SlotService};
+use crate::waitlist::WaitlistService;
 
 /// The adapters of one deployment, as associated types so services stay generic (no `dyn`)
 /// and tests can plug in mocks.
@@ -37,6 +39,8 @@ pub trait Ports: Send + Sync + 'static {
     type Idempotency: IdempotencyRepository;
     /// Medical records and the audit trail.
     type Records: RecordRepository;
+    /// The waitlist and the notifications outbox.
+    type Waitlist: WaitlistRepository;
     /// Password hashing.
     type Hasher: PasswordHasher;
     /// Time.
@@ -50,6 +54,8 @@ pub struct Policies {
     pub sessions: SessionPolicy,
     /// Patient cancellation cut-off.
     pub cancellation: CancellationPolicy,
+    /// How long a checkout hold lasts.
+    pub holds: HoldPolicy,
 }
 
 /// Every use-case service of SHMS, sharing one set of adapters.
@@ -70,6 +76,8 @@ pub struct Services<P: Ports> {
     pub idempotency: IdempotencyService<P>,
     /// Medical records, allergies and the access log.
     pub records: RecordService<P>,
+    /// The waitlist and notifications.
+    pub waitlist: WaitlistService<P>,
 }
 
 /// The adapters, shared by the services.
@@ -92,6 +100,8 @@ pub struct Adapters<P: Ports> {
     pub idempotency: Arc<P::Idempotency>,
     /// Medical records and the audit trail.
     pub records: Arc<P::Records>,
+    /// The waitlist and the notifications outbox.
+    pub waitlist: Arc<P::Waitlist>,
     /// Password hashing.
     pub hasher: Arc<P::Hasher>,
     /// Time.
@@ -110,6 +120,7 @@ impl<P: Ports> Clone for Adapters<P> {
             gateway: Arc::clone(&self.gateway),
             idempotency: Arc::clone(&self.idempotency),
             records: Arc::clone(&self.records),
+            waitlist: Arc::clone(&self.waitlist),
             hasher: Arc::clone(&self.hasher),
             clock: Arc::clone(&self.clock),
         }
@@ -124,11 +135,12 @@ impl<P: Ports> Services<P> {
             auth: AuthService::new(adapters.clone(), policies.sessions),
             accounts: AccountService::new(adapters.clone()),
             doctors: DoctorService::new(adapters.clone()),
-            slots: SlotService::new(adapters.clone()),
+            slots: SlotService::new(adapters.clone(), policies.holds),
             appointments: AppointmentService::new(adapters.clone(), policies.cancellation),
             payments: PaymentService::new(adapters.clone()),
             idempotency: IdempotencyService::new(adapters.clone()),
             records: RecordService::new(adapters.clone()),
+            waitlist: WaitlistService::new(adapters.clone()),
         }
     }
 }

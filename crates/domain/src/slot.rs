@@ -13,6 +13,7 @@ use crate::ids::{SlotId, UserId};
 use crate::page::{Page, PageRequest};
 use crate::ports::{DoctorRepository, SlotRepository};
 use crate::services::{Adapters, Ports};
+use crate::user::Role;
 use crate::validation::ValidationErrors;
 
 /// Slot status, as FHIR codes it.
@@ -70,6 +71,72 @@ pub struct Slot {
     pub ends_at: DateTime<Utc>,
     /// Whether it can be booked.
     pub status: SlotStatus,
+    /// The patient holding it while they check out, if a hold was taken.
+    pub held_by: Option<UserId>,
+    /// When that hold lapses; a hold in the past is no hold at all.
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+impl Slot {
+    /// Whether someone other than `patient` holds the slot at `now`.
+    #[must_use]
+    pub fn is_held_against(&self, patient: UserId, now: DateTime<Utc>) -> bool {
+        match (self.held_by, self.held_until) {
+            (Some(holder), Some(until)) => until > now && holder != patient,
+            _ => false,
+        }
+    }
+
+    /// Why `patient` cannot take this slot at `now`, if they cannot.
+    #[must_use]
+    pub fn unavailable_to(&self, patient: UserId, now: DateTime<Utc>) -> Option<&'static str> {
+        if self.status != SlotStatus::Free {
+            Some("the slot is not free")
+        } else if self.starts_at <= now {
+            Some("the slot has already started")
+        } else if self.is_held_against(patient, now) {
+            Some("the slot is held by another patient")
+        } else {
+            None
+        }
+    }
+}
+
+/// A patient's short claim on a free slot while they check out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotHold {
+    /// The held slot.
+    pub slot_id: SlotId,
+    /// Who holds it.
+    pub patient_id: UserId,
+    /// When it lapses by itself.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How long a hold lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldPolicy {
+    /// Default 5 minutes.
+    pub ttl: TimeDelta,
+}
+
+impl Default for HoldPolicy {
+    fn default() -> Self {
+        Self {
+            ttl: TimeDelta::minutes(5),
+        }
+    }
+}
+
+/// Filters of the cross-doctor search for bookable slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotSearch {
+    /// Only doctors of this specialty (case-insensitive).
+    pub specialty: Option<String>,
+    /// Slots starting at or after (the service defaults it to now).
+    pub from: DateTime<Utc>,
+    /// Slots starting before.
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// A requested interval, validated: it ends after it starts and lasts at most a day.
@@ -149,6 +216,9 @@ pub enum SlotError {
     /// A slot overlaps another.
     #[error(transparent)]
     Conflict(Conflict),
+    /// The slot cannot be held: taken, blocked, started or held by someone else.
+    #[error("slot unavailable: {0}")]
+    Unavailable(&'static str),
     /// Storage failure.
     #[error(transparent)]
     Store(StoreError),
@@ -158,6 +228,9 @@ impl From<StoreError> for SlotError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict(Conflict::SlotUnavailable) => {
+                Self::Unavailable("the slot has just been taken or held by someone else")
+            }
             StoreError::Conflict(conflict) => Self::Conflict(conflict),
             other => Self::Store(other),
         }
@@ -167,16 +240,20 @@ impl From<StoreError> for SlotError {
 /// The largest batch of slots one request may create.
 pub const MAX_BATCH: usize = 500;
 
-/// Slot management and listing.
+/// The longest range one search may span.
+pub const MAX_SEARCH_SPAN: TimeDelta = TimeDelta::days(400);
+
+/// Slot management, listing, search and holds.
 pub struct SlotService<P: Ports> {
     adapters: Adapters<P>,
+    holds: HoldPolicy,
 }
 
 impl<P: Ports> SlotService<P> {
     /// A service over the given adapters.
     #[must_use]
-    pub fn new(adapters: Adapters<P>) -> Self {
-        Self { adapters }
+    pub fn new(adapters: Adapters<P>, holds: HoldPolicy) -> Self {
+        Self { adapters, holds }
     }
 
     /// Creates slots for a doctor, all or none: the doctor themself or an administrator.
@@ -230,5 +307,81 @@ impl<P: Ports> SlotService<P> {
     ) -> Result<Page<Slot>, SlotError> {
         self.adapters.doctors.get(filter.doctor_id).await?;
         Ok(self.adapters.slots.list(filter, page).await?)
+    }
+
+    /// Bookable slots across doctors, by start time (anyone): free, not started, and not
+    /// held. `from` defaults to now.
+    ///
+    /// # Errors
+    /// `Validation` for a reversed or too long range or an overlong specialty.
+    pub async fn search(
+        &self,
+        specialty: Option<String>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        page: PageRequest,
+    ) -> Result<Page<Slot>, SlotError> {
+        let now = self.adapters.clock.now();
+        let from = from.map_or(now, |from| from.max(now));
+        let mut errors = ValidationErrors::new();
+        let specialty = specialty
+            .and_then(|raw| errors.check("specialty", crate::validation::bounded_text(&raw, 100)));
+        if let Some(to) = to {
+            if to <= from {
+                errors.push("to", "must be after from (and after now)");
+            } else if to - from > MAX_SEARCH_SPAN {
+                errors.push("to", "a search spans at most 400 days");
+            }
+        }
+        errors.into_result().map_err(SlotError::Validation)?;
+        let search = SlotSearch {
+            specialty: specialty.filter(|s| !s.is_empty()),
+            from,
+            to,
+        };
+        Ok(self.adapters.slots.search(search, page).await?)
+    }
+
+    /// Holds a free slot for the calling patient while they check out. Holding a slot one
+    /// already holds renews the hold. Booking by the holder consumes it; otherwise it lapses
+    /// by itself at `expires_at`.
+    ///
+    /// # Errors
+    /// `Forbidden` (not a patient), `NotFound`, `Conflict(SlotUnavailable)` when the slot is
+    /// taken, blocked, started or held by another patient.
+    pub async fn hold(&self, actor: &Actor, slot_id: SlotId) -> Result<SlotHold, SlotError> {
+        if actor.role != Role::Patient {
+            return Err(SlotError::Forbidden);
+        }
+        let slot = self
+            .adapters
+            .slots
+            .find(slot_id)
+            .await?
+            .ok_or(SlotError::NotFound)?;
+        let now = self.adapters.clock.now();
+        if let Some(reason) = slot.unavailable_to(actor.user_id, now) {
+            return Err(SlotError::Unavailable(reason));
+        }
+        let expires_at = now + self.holds.ttl;
+        let held = self
+            .adapters
+            .slots
+            .hold(slot_id, actor.user_id, expires_at)
+            .await?;
+        Ok(SlotHold {
+            slot_id: held.id,
+            patient_id: actor.user_id,
+            expires_at,
+        })
+    }
+
+    /// Clears lapsed holds and offers those slots to the waitlist; returns the offers made.
+    /// Holds lapse without it; this only tidies up and notifies.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn sweep_lapsed_holds(&self) -> Result<u32, SlotError> {
+        Ok(self.adapters.slots.offer_lapsed_holds().await?)
     }
 }

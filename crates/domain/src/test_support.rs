@@ -2,13 +2,18 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+use crate::appointment::{Appointment, AppointmentStatus, Booking, NewBooking};
+use crate::ids::{SlotId, UserId};
+use crate::payment::{Money, Payment, PaymentStatus};
+use crate::slot::{Slot, SlotStatus};
 
 use crate::clock::MockClock;
 use crate::ports::{
     MockAppointmentRepository, MockDoctorRepository, MockIdempotencyRepository, MockPasswordHasher,
     MockPaymentGateway, MockPaymentRepository, MockRecordRepository, MockSessionRepository,
-    MockSlotRepository, MockUserRepository,
+    MockSlotRepository, MockUserRepository, MockWaitlistRepository,
 };
 use crate::services::{Adapters, Ports};
 
@@ -24,6 +29,7 @@ impl Ports for MockPorts {
     type Gateway = MockPaymentGateway;
     type Idempotency = MockIdempotencyRepository;
     type Records = MockRecordRepository;
+    type Waitlist = MockWaitlistRepository;
     type Hasher = MockPasswordHasher;
     type Clock = MockClock;
 }
@@ -41,6 +47,7 @@ pub struct Mocks {
     pub gateway: MockPaymentGateway,
     pub idempotency: MockIdempotencyRepository,
     pub records: MockRecordRepository,
+    pub waitlist: MockWaitlistRepository,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
 }
@@ -63,6 +70,7 @@ impl Mocks {
             gateway: Arc::new(self.gateway),
             idempotency: Arc::new(self.idempotency),
             records: Arc::new(self.records),
+            waitlist: Arc::new(self.waitlist),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
         }
@@ -77,4 +85,46 @@ pub fn now() -> DateTime<Utc> {
 
 pub fn block_on<F: Future>(future: F) -> F::Output {
     futures_executor::block_on(future)
+}
+
+pub fn free_slot(starts_in: TimeDelta) -> Slot {
+    Slot {
+        id: SlotId::new(),
+        doctor_id: UserId::new(),
+        starts_at: now() + starts_in,
+        ends_at: now() + starts_in + TimeDelta::minutes(30),
+        status: SlotStatus::Free,
+        held_by: None,
+        held_until: None,
+    }
+}
+
+pub fn booking_for(new: &NewBooking, slot: &Slot) -> Booking {
+    Booking {
+        appointment: Appointment {
+            id: new.appointment_id,
+            patient_id: new.patient_id,
+            doctor_id: slot.doctor_id,
+            slot_id: slot.id,
+            starts_at: slot.starts_at,
+            ends_at: slot.ends_at,
+            reason: new.reason.clone(),
+            status: AppointmentStatus::Booked,
+            cancel_reason: None,
+            cancelled_at: None,
+            created_at: now(),
+        },
+        payment: Payment {
+            id: new.payment_id,
+            appointment_id: new.appointment_id,
+            amount: Money {
+                amount_cents: 5000,
+                currency: "EUR".into(),
+            },
+            status: PaymentStatus::Pending,
+            refunded_cents: 0,
+            paid_at: None,
+            created_at: now(),
+        },
+    }
 }

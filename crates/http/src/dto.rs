@@ -175,6 +175,8 @@ pub struct SlotDto {
     pub ends_at: DateTime<Utc>,
     /// free | busy | busy-unavailable.
     pub status: &'static str,
+    /// Set while a patient holds the free slot at checkout: until then only they can book it.
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 impl From<Slot> for SlotDto {
@@ -185,6 +187,8 @@ impl From<Slot> for SlotDto {
             starts_at: slot.starts_at,
             ends_at: slot.ends_at,
             status: slot.status.as_str(),
+            // a lapsed hold is no hold: the database ignores it too
+            held_until: slot.held_until.filter(|until| *until > Utc::now()),
         }
     }
 }

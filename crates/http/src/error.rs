@@ -11,6 +11,7 @@ use shms_domain::doctor::DoctorError;
 use shms_domain::payment::PaymentError;
 use shms_domain::records::RecordError;
 use shms_domain::slot::SlotError;
+use shms_domain::waitlist::WaitlistError;
 use shms_domain::{Conflict, StoreError, ValidationErrors};
 
 /// Seconds a client should wait before retrying when the database is saturated or down.
@@ -33,6 +34,7 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
+    slot_ids: Vec<uuid::Uuid>,
     retry_after: Option<u64>,
 }
 
@@ -58,6 +60,9 @@ pub struct Problem {
     /// For 422 `validation_failed`: every invalid field.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     errors: Vec<FieldProblem>,
+    /// For 409 `slot_unavailable` on a series: every slot that stood in the way.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    slot_ids: Vec<uuid::Uuid>,
 }
 
 impl ApiError {
@@ -75,6 +80,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            slot_ids: Vec::new(),
             retry_after: None,
         }
     }
@@ -197,6 +203,7 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
+            slot_ids: self.slot_ids,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
@@ -320,6 +327,9 @@ impl From<SlotError> for ApiError {
             SlotError::Forbidden => Self::forbidden(error.to_string()),
             SlotError::Validation(errors) => Self::validation(&errors),
             SlotError::Conflict(conflict) => conflict.into(),
+            SlotError::Unavailable(why) => {
+                Self::conflict("slot_unavailable", "Slot unavailable", why)
+            }
             SlotError::Store(store) => store.into(),
         }
     }
@@ -341,6 +351,24 @@ impl From<AppointmentError> for ApiError {
                 "Patients can cancel only until the cut-off before the start; contact the clinic.",
             ),
             AppointmentError::InvalidTransition { .. } => Self::conflict(
+                "invalid_transition",
+                "Invalid status change",
+                error.to_string(),
+            ),
+            AppointmentError::SeriesUnavailable(slots) => {
+                let mut problem = Self::conflict(
+                    "slot_unavailable",
+                    "Slots unavailable",
+                    format!(
+                        "{} of the requested slots cannot be booked (taken, blocked, started, \
+                         held by another patient or overlapping another appointment); nothing was booked",
+                        slots.len()
+                    ),
+                );
+                problem.slot_ids = slots.iter().map(shms_domain::SlotId::as_uuid).collect();
+                problem
+            }
+            AppointmentError::NotReschedulable(_) => Self::conflict(
                 "invalid_transition",
                 "Invalid status change",
                 error.to_string(),
@@ -429,6 +457,17 @@ impl From<AccountError> for ApiError {
             AccountError::LastAdmin => Conflict::LastAdmin.into(),
             AccountError::Conflict(conflict) => conflict.into(),
             AccountError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<WaitlistError> for ApiError {
+    fn from(error: WaitlistError) -> Self {
+        match error {
+            WaitlistError::NotFound => Self::not_found(),
+            WaitlistError::Forbidden => Self::forbidden(error.to_string()),
+            WaitlistError::Validation(errors) => Self::validation(&errors),
+            WaitlistError::Store(store) => store.into(),
         }
     }
 }

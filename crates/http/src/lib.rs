@@ -33,7 +33,7 @@ pub use throttle::LoginLimits;
 pub use state::{AppState, Readiness};
 use throttle::LoginThrottle;
 
-use routes::{accounts, appointments, auth, doctors, health, payments, records, slots};
+use routes::{accounts, appointments, auth, doctors, health, payments, records, slots, waitlist};
 
 /// Largest request body accepted (bytes); a batch of 500 slots fits comfortably.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -105,6 +105,9 @@ fn api<P: Ports>() -> Router<AppState<P>> {
         .route("/me/password", post(accounts::change_password::<P>))
         .route("/me/sessions", get(accounts::sessions::<P>))
         .route("/me/sessions/{id}", delete(accounts::revoke_session::<P>))
+        .route("/me/waitlist", get(waitlist::mine::<P>))
+        .route("/me/notifications", get(waitlist::notifications::<P>))
+        .route("/waitlist", post(waitlist::join::<P>))
         .route("/users", get(accounts::list::<P>))
         .route(
             "/users/{id}",
@@ -123,9 +126,16 @@ fn api<P: Ports>() -> Router<AppState<P>> {
             "/doctors/{id}/slots",
             post(slots::create::<P>).get(slots::list::<P>),
         )
+        .route("/slots", get(slots::search::<P>))
+        .route("/slots/{id}/hold", post(slots::hold::<P>))
         .route(
             "/appointments",
             post(appointments::book::<P>).get(appointments::list::<P>),
+        )
+        .route("/appointments/series", post(appointments::series::<P>))
+        .route(
+            "/appointments/{id}/reschedule",
+            post(appointments::reschedule::<P>),
         )
         .route("/appointments/{id}", get(appointments::get::<P>))
         .route("/appointments/{id}/cancel", post(appointments::cancel::<P>))

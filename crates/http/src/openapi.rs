@@ -9,7 +9,9 @@ use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::dto;
 use crate::error::{FieldProblem, Problem};
-use crate::routes::{accounts, appointments, auth, doctors, health, payments, records, slots};
+use crate::routes::{
+    accounts, appointments, auth, doctors, health, payments, records, slots, waitlist,
+};
 
 /// 400: the body is not JSON.
 #[derive(ToResponse)]
@@ -127,8 +129,10 @@ impl Modify for BearerAuth {
         health::live, health::ready,
         auth::register, auth::login, auth::logout, auth::me,
         doctors::create, doctors::list, doctors::get,
-        slots::create, slots::list,
+        slots::create, slots::list, slots::search, slots::hold,
         appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::check_in, appointments::complete, appointments::no_show,
+        appointments::reschedule, appointments::series,
+        waitlist::join, waitlist::mine, waitlist::notifications,
         payments::pay, payments::refund, payments::list, payments::get,
         records::write_encounter, records::amend, records::add_allergy, records::allergies,
         records::records, records::access_log,
@@ -149,6 +153,7 @@ impl Modify for BearerAuth {
         (name = "slots", description = "Doctors' bookable intervals"),
         (name = "appointments", description = "Booking and cancelling"),
         (name = "payments", description = "Paying and refunding; see docs/payments.md"),
+        (name = "waitlist", description = "Waitlists and the notifications they produce"),
         (name = "accounts", description = "User administration, profiles, passwords and sessions"),
         (name = "records", description = "Medical history and its audit trail; see docs/privacy.md"),
         (name = "docs", description = "This document"),

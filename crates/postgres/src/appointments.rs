@@ -4,17 +4,23 @@
 //! Round trips per booking: BEGIN, the appointment INSERT … SELECT (copies the slot's doctor
 //! and interval, fires the slot trigger), the payment INSERT … SELECT (copies the fee),
 //! COMMIT.
+//!
+//! A series locks its slots (in id order, so two overlapping series cannot deadlock), asks
+//! the database which of them this patient cannot take, and books all of them only if none.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shms_domain::appointment::{
     Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
+    SeriesOutcome,
 };
-use shms_domain::ids::AppointmentId;
+use shms_domain::ids::{AppointmentId, SlotId, UserId};
 use shms_domain::page::{Cursor, Page, PageRequest};
 use shms_domain::ports::{AppointmentRepository, NewRefund};
+use shms_domain::slot::Slot;
 use shms_domain::{Conflict, StoreError};
+use uuid::Uuid;
 
 use crate::payments::insert_refund;
 use crate::rows::{AppointmentRow, PaymentRow, booking};
@@ -93,7 +99,140 @@ async fn load(
         .await
 }
 
+/// The slots among `$1` that patient `$2` cannot take now: not free, started, held by
+/// someone else, or overlapping one of the patient's active appointments.
+const UNAVAILABLE_FOR_PATIENT: &str = "\
+    SELECT s.id FROM slots s \
+     WHERE s.id = ANY($1) \
+       AND (s.status <> 'free' OR s.starts_at <= now() \
+            OR (s.held_until > now() AND s.held_by <> $2) \
+            OR EXISTS (SELECT 1 FROM appointments a \
+                        WHERE a.patient_id = $2 AND a.status <> 'cancelled' \
+                          AND tstzrange(a.starts_at, a.ends_at) && tstzrange(s.starts_at, s.ends_at)))";
+
+#[derive(QueryableByName)]
+struct SlotIdRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// Either every booking (Ok) or the slots that stand in the way (Err); nothing is written
+/// in the second case.
+async fn insert_series(
+    conn: &mut AsyncPgConnection,
+    bookings: &[NewBooking],
+) -> QueryResult<Result<Vec<(AppointmentRow, PaymentRow)>, Vec<Uuid>>> {
+    let Some(patient) = bookings.first().map(|b| b.patient_id.as_uuid()) else {
+        return Ok(Ok(Vec::new()));
+    };
+    let mut ids: Vec<Uuid> = bookings.iter().map(|b| b.slot_id.as_uuid()).collect();
+    ids.sort_unstable();
+    slots::table
+        .filter(slots::id.eq_any(&ids))
+        .order(slots::id)
+        .select(slots::id)
+        .for_update()
+        .load::<Uuid>(conn)
+        .await?;
+    let unavailable: Vec<Uuid> = diesel::sql_query(UNAVAILABLE_FOR_PATIENT)
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .bind::<SqlUuid, _>(patient)
+        .load::<SlotIdRow>(conn)
+        .await?
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    if !unavailable.is_empty() {
+        return Ok(Err(unavailable));
+    }
+    let mut booked = Vec::with_capacity(bookings.len());
+    for booking in bookings {
+        match insert_booking(conn, booking).await? {
+            Some(rows) => booked.push(rows),
+            // the slot vanished between the lock and the insert: impossible while locked,
+            // but never half-book
+            None => return Err(diesel::result::Error::NotFound),
+        }
+    }
+    Ok(Ok(booked))
+}
+
 impl AppointmentRepository for PgStore {
+    async fn count_for_patient(
+        &self,
+        patient: UserId,
+        status: AppointmentStatus,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn().await?;
+        let count: i64 = appointments::table
+            .filter(appointments::patient_id.eq(patient.as_uuid()))
+            .filter(appointments::status.eq(status.as_str()))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .map_err(map_diesel)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn book_series(&self, bookings: Vec<NewBooking>) -> Result<SeriesOutcome, StoreError> {
+        let store = self.clone();
+        detached(async move {
+            let mut conn = store.conn().await?;
+            let outcome = conn
+                .transaction(async |conn| insert_series(conn, &bookings).await)
+                .await
+                .map_err(map_diesel)?;
+            match outcome {
+                Ok(rows) => Ok(SeriesOutcome::Booked(
+                    rows.into_iter().map(booking).collect::<Result<_, _>>()?,
+                )),
+                Err(unavailable) => {
+                    // report them in the order the caller asked for them
+                    let taken = bookings
+                        .iter()
+                        .map(|b| b.slot_id)
+                        .filter(|slot| unavailable.contains(&slot.as_uuid()))
+                        .collect();
+                    Ok(SeriesOutcome::Unavailable(taken))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn reschedule(
+        &self,
+        id: AppointmentId,
+        from: SlotId,
+        to: Slot,
+    ) -> Result<Booking, StoreError> {
+        let store = self.clone();
+        detached(async move {
+            let mut conn = store.conn().await?;
+            // one statement: appointments_move_slot takes the new slot and frees the old one
+            // inside it, and the composite foreign key checks the copied interval
+            let moved = diesel::update(
+                appointments::table
+                    .filter(appointments::id.eq(id.as_uuid()))
+                    .filter(appointments::status.eq(AppointmentStatus::Booked.as_str()))
+                    .filter(appointments::slot_id.eq(from.as_uuid())),
+            )
+            .set((
+                appointments::slot_id.eq(to.id.as_uuid()),
+                appointments::starts_at.eq(to.starts_at),
+                appointments::ends_at.eq(to.ends_at),
+            ))
+            .execute(&mut conn)
+            .await
+            .map_err(map_diesel)?;
+            if moved == 0 {
+                return Err(StoreError::Conflict(Conflict::InvalidTransition));
+            }
+            booking(load(&mut conn, id).await.map_err(map_diesel)?)
+        })
+        .await
+    }
+
     async fn book(&self, new: NewBooking) -> Result<Booking, StoreError> {
         let store = self.clone();
         detached(async move {

@@ -10,7 +10,9 @@ use shms_domain::{Conflict, StoreError};
 /// The domain meaning of a named constraint or trigger refusal.
 fn conflict_for(constraint: &str) -> Option<StoreError> {
     let conflict = match constraint {
-        "appointments_one_per_slot" | "slots_unavailable" => Conflict::SlotUnavailable,
+        "appointments_one_per_slot" | "slots_unavailable" | "slots_held" => {
+            Conflict::SlotUnavailable
+        }
         "appointments_no_doctor_overlap" => Conflict::DoctorOverlap,
         "appointments_no_patient_overlap" => Conflict::PatientOverlap,
         "slots_no_overlap" => Conflict::SlotOverlap,
@@ -39,7 +41,11 @@ fn conflict_for(constraint: &str) -> Option<StoreError> {
             return Some(StoreError::NotFound);
         }
         // a referenced patient, doctor or slot does not exist (or has the wrong role)
-        "appointments_patient_id_fkey" | "appointments_slot_fkey" | "slots_doctor_id_fkey" => {
+        "appointments_patient_id_fkey"
+        | "appointments_slot_fkey"
+        | "slots_doctor_id_fkey"
+        | "waitlist_entries_patient_id_fkey"
+        | "waitlist_entries_doctor_id_fkey" => {
             return Some(StoreError::NotFound);
         }
         _ => return None,

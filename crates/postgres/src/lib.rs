@@ -16,6 +16,7 @@ mod sessions;
 mod slots;
 mod sql;
 mod users;
+mod waitlist;
 
 use std::future::Future;
 

@@ -16,7 +16,7 @@ use crate::schema::{
     appointments, doctors, patients, payment_attempts, payments, refunds, slots, users,
 };
 
-fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, StoreError> {
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(raw: &str) -> Result<T, StoreError> {
     raw.parse()
         .map_err(|error: String| StoreError::Other(error.into()))
 }
@@ -105,6 +105,8 @@ pub struct SlotRow {
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub status: String,
+    pub held_by: Option<Uuid>,
+    pub held_until: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<SlotRow> for Slot {
@@ -117,6 +119,8 @@ impl TryFrom<SlotRow> for Slot {
             starts_at: row.starts_at,
             ends_at: row.ends_at,
             status: parse(&row.status)?,
+            held_by: row.held_by.map(Into::into),
+            held_until: row.held_until,
         })
     }
 }

@@ -59,6 +59,8 @@ diesel::table! {
         ends_at -> Timestamptz,
         status -> Text,
         created_at -> Timestamptz,
+        held_by -> Nullable<Uuid>,
+        held_until -> Nullable<Timestamptz>,
     }
 }
 
@@ -278,5 +280,30 @@ diesel::table! {
         request_id -> Nullable<Text>,
         client_ip -> Nullable<Text>,
         detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    waitlist_entries (id) {
+        id -> Uuid,
+        patient_id -> Uuid,
+        doctor_id -> Uuid,
+        from_at -> Timestamptz,
+        to_at -> Timestamptz,
+        status -> Text,
+        offered_slot_id -> Nullable<Uuid>,
+        offered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
     }
 }

@@ -11,6 +11,7 @@ use chrono::TimeDelta;
 use shms_domain::Policies;
 use shms_domain::appointment::CancellationPolicy;
 use shms_domain::auth::SessionPolicy;
+use shms_domain::slot::HoldPolicy;
 use shms_http::LoginLimits;
 
 /// A configuration error, naming the variable.
@@ -109,6 +110,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `SHMS_LOGIN_PER_ACCOUNT_PER_MINUTE` (10) and `SHMS_LOGIN_PER_ADDRESS_PER_MINUTE` (60).
     pub login_limits: LoginLimits,
+    /// `SHMS_HOLD_SWEEP_MS`, default 15000: how often lapsed holds are offered to the waitlist.
+    pub hold_sweep_interval: Duration,
 }
 
 impl Config {
@@ -183,6 +186,9 @@ impl Config {
                         "a number of seconds",
                     )?),
                 },
+                holds: HoldPolicy {
+                    ttl: delta(var("SHMS_HOLD_TTL_SECS", 300, "a number of seconds")?.max(1)),
+                },
             },
             bootstrap_admin,
             json_logs: log_format == "json",
@@ -196,6 +202,8 @@ impl Config {
                 per_account: per_minute("SHMS_LOGIN_PER_ACCOUNT_PER_MINUTE", 10)?,
                 per_address: per_minute("SHMS_LOGIN_PER_ADDRESS_PER_MINUTE", 60)?,
             },
+            hold_sweep_interval: millis("SHMS_HOLD_SWEEP_MS", 15_000)?
+                .max(Duration::from_millis(10)),
         })
     }
 }

@@ -52,6 +52,10 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         login_limits: config.login_limits,
         metrics: Some(metrics),
     };
+    let sweeper = tokio::spawn(sweep_lapsed_holds(
+        Arc::clone(&app.services),
+        config.hold_sweep_interval,
+    ));
     let routes = router(state, http);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
@@ -61,9 +65,28 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    sweeper.abort();
     app.store.pool().close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Offers slots whose holds lapsed to the waitlist. Holds lapse without it (the database
+/// treats an expired hold as none); this only makes the waitlist notice them.
+async fn sweep_lapsed_holds(
+    services: Arc<shms_domain::Services<wiring::PgPorts>>,
+    every: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match services.slots.sweep_lapsed_holds().await {
+            Ok(0) => {}
+            Ok(offered) => tracing::info!(offered, "lapsed holds offered to the waitlist"),
+            Err(error) => tracing::warn!(%error, "sweeping lapsed holds failed; will retry"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

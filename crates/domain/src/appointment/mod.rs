@@ -1,6 +1,7 @@
 //! Appointments: a patient's booking of one slot, with its state machine (DESIGN §3).
 
 mod policy;
+mod scheduling;
 mod service;
 
 use std::fmt;
@@ -9,6 +10,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 pub use policy::{CancellationPolicy, can_cancel, is_visible_to};
+pub use scheduling::{MAX_SERIES, SeriesRequest};
 pub use service::{AppointmentError, AppointmentService, BookRequest};
 
 use crate::ids::{AppointmentId, PaymentId, SlotId, UserId};
@@ -135,6 +137,16 @@ pub struct NewBooking {
     pub reason: String,
     /// Who booked (the patient or an admin).
     pub booked_by: UserId,
+}
+
+/// What booking a series came to: all of it, or nothing and the slots that stood in the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeriesOutcome {
+    /// Every slot was booked, in the order requested.
+    Booked(Vec<Booking>),
+    /// Nothing was booked: these slots were taken, blocked, started, held by another patient
+    /// or overlapped the patient's other appointments.
+    Unavailable(Vec<SlotId>),
 }
 
 /// A cancellation to record.

@@ -11,7 +11,6 @@ use crate::payment::Money;
 use crate::ports::NewRefund;
 use crate::ports::{AppointmentRepository, SlotRepository};
 use crate::services::{Adapters, Ports};
-use crate::slot::SlotStatus;
 use crate::user::Role;
 use crate::validation::ValidationErrors;
 
@@ -57,6 +56,12 @@ pub enum AppointmentError {
         /// Requested status.
         to: AppointmentStatus,
     },
+    /// Some slots of a series cannot be booked; nothing was booked.
+    #[error("{} of the requested slots cannot be booked", .0.len())]
+    SeriesUnavailable(Vec<SlotId>),
+    /// Only a booked appointment moves to another slot.
+    #[error("a {0} appointment cannot be rescheduled")]
+    NotReschedulable(AppointmentStatus),
     /// An attempt to pay is in flight; cancel once it has settled.
     #[error("a payment for this appointment is in progress; retry shortly")]
     PaymentInProgress,
@@ -81,10 +86,31 @@ impl From<StoreError> for AppointmentError {
     }
 }
 
+/// Whom a booking is for: a patient books for themself, an admin for a named patient.
+///
+/// # Errors
+/// `Forbidden` (doctors; a patient naming someone else), `Validation` (an admin naming nobody).
+pub(super) fn patient_for(
+    actor: &Actor,
+    requested: Option<UserId>,
+) -> Result<UserId, AppointmentError> {
+    match (actor.role, requested) {
+        (Role::Doctor, _) => Err(AppointmentError::Forbidden),
+        (Role::Patient, None) => Ok(actor.user_id),
+        (Role::Patient, Some(patient)) if actor.is(patient) => Ok(patient),
+        (Role::Patient, Some(_)) => Err(AppointmentError::Forbidden),
+        (Role::Admin, Some(patient)) => Ok(patient),
+        (Role::Admin, None) => Err(AppointmentError::Validation(ValidationErrors::single(
+            "patient_id",
+            "required when an administrator books",
+        ))),
+    }
+}
+
 /// Booking, reading and cancelling appointments.
 pub struct AppointmentService<P: Ports> {
-    adapters: Adapters<P>,
-    policy: CancellationPolicy,
+    pub(super) adapters: Adapters<P>,
+    pub(super) policy: CancellationPolicy,
 }
 
 impl<P: Ports> AppointmentService<P> {
@@ -105,32 +131,15 @@ impl<P: Ports> AppointmentService<P> {
         actor: &Actor,
         request: BookRequest,
     ) -> Result<Booking, AppointmentError> {
-        let patient_id = match (actor.role, request.patient_id) {
-            (Role::Doctor, _) => return Err(AppointmentError::Forbidden),
-            (Role::Patient, None) => actor.user_id,
-            (Role::Patient, Some(patient)) if actor.is(patient) => patient,
-            (Role::Patient, Some(_)) => return Err(AppointmentError::Forbidden),
-            (Role::Admin, Some(patient)) => patient,
-            (Role::Admin, None) => {
-                return Err(AppointmentError::Validation(ValidationErrors::single(
-                    "patient_id",
-                    "required when an administrator books",
-                )));
-            }
-        };
+        let patient_id = patient_for(actor, request.patient_id)?;
         let slot = self
             .adapters
             .slots
             .find(request.slot_id)
             .await?
             .ok_or(AppointmentError::NotFound)?;
-        if slot.status != SlotStatus::Free {
-            return Err(AppointmentError::SlotUnavailable("the slot is not free"));
-        }
-        if slot.starts_at <= self.adapters.clock.now() {
-            return Err(AppointmentError::SlotUnavailable(
-                "the slot has already started",
-            ));
+        if let Some(reason) = slot.unavailable_to(patient_id, self.adapters.clock.now()) {
+            return Err(AppointmentError::SlotUnavailable(reason));
         }
         let booking = NewBooking {
             appointment_id: AppointmentId::new(),
@@ -284,55 +293,15 @@ mod tests {
     use chrono::TimeDelta;
 
     use super::*;
-    use crate::payment::{Money, Payment, PaymentStatus};
-    use crate::slot::Slot;
-    use crate::test_support::{Mocks, block_on, now};
+    use crate::payment::PaymentStatus;
+    use crate::slot::{Slot, SlotStatus};
+    use crate::test_support::{Mocks, block_on, booking_for, free_slot, now};
 
     fn actor(role: Role) -> Actor {
         Actor {
             user_id: UserId::new(),
             role,
             session_id: None,
-        }
-    }
-
-    fn free_slot(starts_in: TimeDelta) -> Slot {
-        Slot {
-            id: SlotId::new(),
-            doctor_id: UserId::new(),
-            starts_at: now() + starts_in,
-            ends_at: now() + starts_in + TimeDelta::minutes(30),
-            status: SlotStatus::Free,
-        }
-    }
-
-    fn booking_for(new: &NewBooking, slot: &Slot) -> Booking {
-        Booking {
-            appointment: Appointment {
-                id: new.appointment_id,
-                patient_id: new.patient_id,
-                doctor_id: slot.doctor_id,
-                slot_id: slot.id,
-                starts_at: slot.starts_at,
-                ends_at: slot.ends_at,
-                reason: new.reason.clone(),
-                status: AppointmentStatus::Booked,
-                cancel_reason: None,
-                cancelled_at: None,
-                created_at: now(),
-            },
-            payment: Payment {
-                id: new.payment_id,
-                appointment_id: new.appointment_id,
-                amount: Money {
-                    amount_cents: 5000,
-                    currency: "EUR".into(),
-                },
-                status: PaymentStatus::Pending,
-                refunded_cents: 0,
-                paid_at: None,
-                created_at: now(),
-            },
         }
     }
 

@@ -114,19 +114,40 @@ pub async fn list<P: Ports>(
     Ok(Json(ListResponse::from_page(users, UserSummaryDto::from)))
 }
 
-/// One account with its profile (administrators).
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts", params(("id" = Uuid, Path, description = "The user id")), responses((status = 200, description = "The account and its profile", body = ProfileDto), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
+/// `GET /users/{id}`: the profile, plus what only administrators see.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AdminProfileDto {
+    #[serde(flatten)]
+    profile: ProfileDto,
+    /// For patients: how many of their appointments were marked no-show.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_show_count: Option<u64>,
+}
+
+/// One account with its profile (administrators); a patient's no-show count.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "accounts", params(("id" = Uuid, Path, description = "The user id")), responses((status = 200, description = "The account and its profile", body = AdminProfileDto), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
 pub async fn get<P: Ports>(
     State(state): State<AppState<P>>,
     Authenticated(actor): Authenticated,
     PathId(id): PathId,
-) -> Result<Json<ProfileDto>, ApiError> {
-    let profile = state
-        .services
-        .accounts
-        .user(&actor, UserId::from_uuid(id))
-        .await?;
-    Ok(Json(profile.into()))
+) -> Result<Json<AdminProfileDto>, ApiError> {
+    let id = UserId::from_uuid(id);
+    let profile = state.services.accounts.user(&actor, id).await?;
+    let no_show_count = if profile.patient.is_some() {
+        Some(
+            state
+                .services
+                .appointments
+                .no_show_count(&actor, id)
+                .await?,
+        )
+    } else {
+        None
+    };
+    Ok(Json(AdminProfileDto {
+        profile: profile.into(),
+        no_show_count,
+    }))
 }
 
 /// `PATCH /users/{id}` body.
@@ -233,8 +254,8 @@ impl From<AccountEvent> for AccountEventDto {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    limit: Option<u32>,
-    cursor: Option<String>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// The account events of a user, newest first (administrators).

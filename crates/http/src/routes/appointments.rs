@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shms_domain::appointment::{AppointmentFilter, AppointmentStatus, BookRequest};
+use shms_domain::appointment::{AppointmentFilter, AppointmentStatus, BookRequest, SeriesRequest};
 use shms_domain::ids::{AppointmentId, SlotId, UserId};
 use shms_domain::user::Role;
 use shms_domain::{Actor, Ports};
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{optional_param, page};
 use crate::cursor::time_cursor;
-use crate::dto::{AppointmentDto, BookingDto, ListResponse};
+use crate::dto::{AppointmentDto, BookingDto, ListResponse, PaymentDto};
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Authenticated, JsonBody, PathId};
 use crate::idempotency::idempotent;
@@ -237,4 +237,119 @@ pub async fn no_show<P: Ports>(
     PathId(id): PathId,
 ) -> Result<Json<BookingDto>, ApiError> {
     advance(&state, &actor, id, AppointmentStatus::NoShow).await
+}
+
+/// `POST /appointments/{id}/reschedule` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"slot_id": "01938d5e-7c1a-7b3e-9f00-0000000051a8"}))]
+pub struct RescheduleBody {
+    /// A free slot of the same doctor.
+    slot_id: Uuid,
+}
+
+/// Moves a booked appointment to another free slot of the same doctor, atomically: the old
+/// slot is freed, the new one taken, the payment carried over — or nothing changes (409).
+/// Patients move their own until the cancellation cut-off; admins any.
+#[utoipa::path(post, path = "/api/v1/appointments/{id}/reschedule", tag = "appointments", request_body = RescheduleBody, params(("id" = Uuid, Path, description = "The appointment id")), responses((status = 200, description = "Moved; same appointment id and payment", body = BookingDto), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
+pub async fn reschedule<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(id): PathId,
+    body: JsonBody,
+) -> Result<Json<BookingDto>, ApiError> {
+    let id = AppointmentId::from_uuid(id);
+    // visibility (404) and role (403) before the body is judged (422)
+    state.services.appointments.get(&actor, id).await?;
+    if actor.role == Role::Doctor {
+        return Err(ApiError::forbidden(
+            "doctors cannot reschedule; the patient or an administrator can",
+        ));
+    }
+    let body: RescheduleBody = body.parse()?;
+    let booking = state
+        .services
+        .appointments
+        .reschedule(&actor, id, SlotId::from_uuid(body.slot_id))
+        .await?;
+    Ok(Json(booking.into()))
+}
+
+/// `POST /appointments/series` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"slot_ids": ["01938d5e-7c1a-7b3e-9f00-0000000051a7", "01938d5e-7c1a-7b3e-9f00-0000000051b9"], "reason": "physiotherapy"}))]
+pub struct SeriesBody {
+    /// The slots to book, at most 52.
+    slot_ids: Vec<Uuid>,
+    #[serde(default)]
+    reason: Option<String>,
+    /// Required when an administrator books.
+    #[serde(default)]
+    patient_id: Option<Uuid>,
+}
+
+/// `201 {"appointments": [...], "payments": [...]}`, in the order of `slot_ids`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SeriesResponse {
+    appointments: Vec<AppointmentDto>,
+    /// The pending payment of each appointment, in the same order.
+    payments: Vec<PaymentDto>,
+}
+
+async fn book_series_now<P: Ports>(
+    state: &AppState<P>,
+    actor: &Actor,
+    body: &JsonBody,
+) -> Result<(StatusCode, Json<SeriesResponse>), ApiError> {
+    let body: SeriesBody = body.parse()?;
+    let request = SeriesRequest {
+        slot_ids: body.slot_ids.into_iter().map(SlotId::from_uuid).collect(),
+        reason: reason_text(body.reason, "reason")?.unwrap_or_default(),
+        patient_id: body.patient_id.map(UserId::from_uuid),
+    };
+    let bookings = state
+        .services
+        .appointments
+        .book_series(actor, request)
+        .await?;
+    let (appointments, payments) = bookings
+        .into_iter()
+        .map(|booking| {
+            (
+                AppointmentDto::from(booking.appointment),
+                PaymentDto::from(booking.payment),
+            )
+        })
+        .unzip();
+    Ok((
+        StatusCode::CREATED,
+        Json(SeriesResponse {
+            appointments,
+            payments,
+        }),
+    ))
+}
+
+/// Books a recurring series all or none → 201; 409 `slot_unavailable` listing every slot
+/// that stood in the way (`slot_ids`), with nothing booked. Accepts `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/appointments/series", tag = "appointments", request_body = SeriesBody, params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response to a repeated request; scoped to the caller, kept 24 h")), responses((status = 201, description = "Every appointment of the series with its pending payment", body = SeriesResponse), (status = 400, response = crate::openapi::BadRequest), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 422, response = crate::openapi::Unprocessable), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
+pub async fn series<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Response {
+    if actor.role == Role::Doctor {
+        return ApiError::forbidden("doctors cannot book appointments").into_response();
+    }
+    idempotent(
+        &state,
+        &actor,
+        &headers,
+        "/appointments/series",
+        &body,
+        || async { book_series_now(&state, &actor, &body).await.into_response() },
+    )
+    .await
 }

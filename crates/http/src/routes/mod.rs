@@ -8,6 +8,7 @@ pub mod health;
 pub mod payments;
 pub mod records;
 pub mod slots;
+pub mod waitlist;
 
 use shms_domain::Cursor;
 use shms_domain::PageRequest;

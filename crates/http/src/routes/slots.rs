@@ -1,13 +1,14 @@
-//! `/doctors/{id}/slots`.
+//! `/doctors/{id}/slots`, the cross-doctor search `/slots` and holds.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shms_domain::ids::UserId;
+use shms_domain::ids::{SlotId, UserId};
 use shms_domain::slot::{SlotFilter, SlotWindow};
 use shms_domain::{Ports, ValidationErrors};
+use uuid::Uuid;
 
 use super::{optional_param, page};
 use crate::cursor::time_cursor;
@@ -129,4 +130,75 @@ pub async fn list<P: Ports>(
     };
     let slots = state.services.slots.list(filter, page).await?;
     Ok(Json(ListResponse::from_page(slots, SlotDto::from)))
+}
+
+/// `GET /slots` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Only doctors of this specialty (case-insensitive).
+    specialty: Option<String>,
+    /// Slots starting at or after (default: now).
+    from: Option<DateTime<Utc>>,
+    /// Slots starting before.
+    to: Option<DateTime<Utc>>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// Bookable slots across doctors (anyone): free, not started, not held; by start time.
+#[utoipa::path(get, path = "/api/v1/slots", tag = "slots", params(SearchQuery), responses((status = 200, description = "Bookable slots of active doctors by start", body = ListResponse<SlotDto>), (status = 422, response = crate::openapi::Unprocessable), (status = 503, response = crate::openapi::Unavailable)))]
+pub async fn search<P: Ports>(
+    State(state): State<AppState<P>>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Json<ListResponse<SlotDto>>, ApiError> {
+    let page = page(query.limit, time_cursor(query.cursor.as_deref())?)?;
+    let slots = state
+        .services
+        .slots
+        .search(query.specialty, query.from, query.to, page)
+        .await?;
+    Ok(Json(ListResponse::from_page(slots, SlotDto::from)))
+}
+
+/// A patient's hold on a slot.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HoldDto {
+    slot_id: Uuid,
+    patient_id: Uuid,
+    /// The hold lapses by itself at this time unless the patient books.
+    expires_at: DateTime<Utc>,
+}
+
+/// `201 {"hold": {...}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"hold": {"slot_id": "01938d5e-7c1a-7b3e-9f00-0000000051a7", "patient_id": "01938d5e-7c1a-7b3e-9f00-00000000a11c", "expires_at": "2027-01-04T08:05:00Z"}}))]
+pub struct HoldResponse {
+    hold: HoldDto,
+}
+
+/// Holds a free slot for the calling patient while they check out (default 5 minutes);
+/// nobody else can book it meanwhile. Holding it again renews the hold.
+#[utoipa::path(post, path = "/api/v1/slots/{id}/hold", tag = "slots", params(("id" = Uuid, Path, description = "The slot id")), responses((status = 201, description = "Held", body = HoldResponse), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, response = crate::openapi::NotFound), (status = 409, response = crate::openapi::Conflict), (status = 503, response = crate::openapi::Unavailable)), security(("bearer" = [])))]
+pub async fn hold<P: Ports>(
+    State(state): State<AppState<P>>,
+    Authenticated(actor): Authenticated,
+    PathId(slot_id): PathId,
+) -> Result<(StatusCode, Json<HoldResponse>), ApiError> {
+    let hold = state
+        .services
+        .slots
+        .hold(&actor, SlotId::from_uuid(slot_id))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(HoldResponse {
+            hold: HoldDto {
+                slot_id: hold.slot_id.as_uuid(),
+                patient_id: hold.patient_id.as_uuid(),
+                expires_at: hold.expires_at,
+            },
+        }),
+    ))
 }
