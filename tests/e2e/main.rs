@@ -12,4 +12,5 @@ mod harness;
 mod payments;
 mod race;
 mod records;
+mod scheduling;
 mod surface;

@@ -385,3 +385,140 @@ impl<P: Ports> SlotService<P> {
         Ok(self.adapters.slots.offer_lapsed_holds().await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{MockPorts, Mocks, block_on, free_slot, now};
+
+    fn actor(role: Role) -> Actor {
+        Actor {
+            user_id: UserId::new(),
+            role,
+            session_id: None,
+        }
+    }
+
+    fn service(mocks: Mocks) -> SlotService<MockPorts> {
+        SlotService::new(mocks.build(), HoldPolicy::default())
+    }
+
+    fn expect_find(mocks: &mut Mocks, slot: &Slot) {
+        let found = slot.clone();
+        mocks.slots.expect_find().returning(move |_| {
+            let found = found.clone();
+            Box::pin(async move { Ok(Some(found)) })
+        });
+    }
+
+    #[test]
+    fn only_patients_hold_and_only_bookable_slots() {
+        let slot = free_slot(TimeDelta::days(1));
+        for role in [Role::Doctor, Role::Admin] {
+            let result = block_on(service(Mocks::at(now())).hold(&actor(role), slot.id));
+            assert!(matches!(result, Err(SlotError::Forbidden)), "{role:?}");
+        }
+        let patient = actor(Role::Patient);
+        for unbookable in [
+            Slot {
+                status: SlotStatus::Busy,
+                ..slot.clone()
+            },
+            Slot {
+                status: SlotStatus::BusyUnavailable,
+                ..slot.clone()
+            },
+            free_slot(TimeDelta::minutes(-1)),
+            Slot {
+                held_by: Some(UserId::new()),
+                held_until: Some(now() + TimeDelta::seconds(30)),
+                ..slot.clone()
+            },
+        ] {
+            let mut mocks = Mocks::at(now());
+            expect_find(&mut mocks, &unbookable);
+            let result = block_on(service(mocks).hold(&patient, unbookable.id));
+            assert!(
+                matches!(result, Err(SlotError::Unavailable(_))),
+                "{unbookable:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_hold_lasts_the_policy_and_a_lapsed_or_own_hold_does_not_stand_in_the_way() {
+        let patient = actor(Role::Patient);
+        for slot in [
+            free_slot(TimeDelta::days(1)),
+            Slot {
+                held_by: Some(UserId::new()),
+                held_until: Some(now()),
+                ..free_slot(TimeDelta::days(1))
+            },
+            Slot {
+                held_by: Some(patient.user_id),
+                held_until: Some(now() + TimeDelta::minutes(4)),
+                ..free_slot(TimeDelta::days(1))
+            },
+        ] {
+            let mut mocks = Mocks::at(now());
+            expect_find(&mut mocks, &slot);
+            let expires = now() + TimeDelta::minutes(5);
+            let holder = patient.user_id;
+            let held = slot.clone();
+            mocks
+                .slots
+                .expect_hold()
+                .withf(move |_, p, until| *p == holder && *until == expires)
+                .times(1)
+                .returning(move |_, _, _| {
+                    let held = held.clone();
+                    Box::pin(async move { Ok(held) })
+                });
+            let hold = block_on(service(mocks).hold(&patient, slot.id));
+            assert_eq!(hold.ok().map(|h| h.expires_at), Some(expires));
+        }
+    }
+
+    #[test]
+    fn search_defaults_to_now_and_refuses_reversed_or_endless_ranges() {
+        let page = PageRequest::new(None, None).unwrap_or_default();
+        for (from, to) in [
+            (
+                Some(now() + TimeDelta::days(2)),
+                Some(now() + TimeDelta::days(1)),
+            ),
+            (None, Some(now() - TimeDelta::days(1))),
+            (None, Some(now() + TimeDelta::days(401))),
+        ] {
+            let result = block_on(service(Mocks::at(now())).search(None, from, to, page.clone()));
+            assert!(
+                matches!(result, Err(SlotError::Validation(_))),
+                "{from:?}..{to:?}"
+            );
+        }
+        let mut mocks = Mocks::at(now());
+        mocks
+            .slots
+            .expect_search()
+            .withf(|search, _| {
+                search.from == now() && search.specialty.as_deref() == Some("Cardiology")
+            })
+            .times(1)
+            .returning(|_, _| {
+                Box::pin(async {
+                    Ok(Page {
+                        items: Vec::new(),
+                        next: None,
+                    })
+                })
+            });
+        let result = block_on(service(mocks).search(
+            Some(" Cardiology ".into()),
+            Some(now() - TimeDelta::days(3)),
+            None,
+            page,
+        ));
+        assert!(result.is_ok());
+    }
+}

@@ -34,7 +34,8 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
-    slot_ids: Vec<uuid::Uuid>,
+    // boxed: `ApiError` is returned by value everywhere and must stay small
+    slot_ids: Option<Box<[uuid::Uuid]>>,
     retry_after: Option<u64>,
 }
 
@@ -80,7 +81,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
-            slot_ids: Vec::new(),
+            slot_ids: None,
             retry_after: None,
         }
     }
@@ -203,7 +204,7 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
-            slot_ids: self.slot_ids,
+            slot_ids: self.slot_ids.map(Vec::from).unwrap_or_default(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
@@ -365,7 +366,7 @@ impl From<AppointmentError> for ApiError {
                         slots.len()
                     ),
                 );
-                problem.slot_ids = slots.iter().map(shms_domain::SlotId::as_uuid).collect();
+                problem.slot_ids = Some(slots.iter().map(shms_domain::SlotId::as_uuid).collect());
                 problem
             }
             AppointmentError::NotReschedulable(_) => Self::conflict(

@@ -1,9 +1,9 @@
 //! Booking and cancelling. Each is one transaction; the triggers of the core migration turn
 //! the slot busy or free and cancel an unpaid payment inside that same transaction.
 //!
-//! Round trips per booking: BEGIN, the appointment INSERT … SELECT (copies the slot's doctor
-//! and interval, fires the slot trigger), the payment INSERT … SELECT (copies the fee),
-//! COMMIT.
+//! Round trips per booking: BEGIN, the appointment INSERT … SELECT … FOR UPDATE (locks the
+//! slot, copies its doctor and interval, fires the slot trigger), the payment INSERT … SELECT
+//! (copies the fee), COMMIT.
 //!
 //! A series locks its slots (in id order, so two overlapping series cannot deadlock), asks
 //! the database which of them this patient cannot take, and books all of them only if none.
@@ -26,7 +26,7 @@ use crate::payments::insert_refund;
 use crate::rows::{AppointmentRow, PaymentRow, booking};
 use crate::schema::{appointments, doctors, payments, slots};
 use crate::slots::{parse_time_key, time_key};
-use crate::{PgStore, detached, map_diesel};
+use crate::{PgStore, detached, map_diesel, retry_rollbacks};
 
 async fn insert_booking(
     conn: &mut AsyncPgConnection,
@@ -45,7 +45,11 @@ async fn insert_booking(
                     slots::ends_at,
                     new.reason.as_str().into_sql::<Text>(),
                     new.booked_by.as_uuid().into_sql::<SqlUuid>(),
-                )),
+                ))
+                // racing bookings of one slot queue on its row here, before any of them
+                // inserts: two uncommitted conflicting rows would make the exclusion
+                // constraints wait on each other (a deadlock PostgreSQL breaks by aborting one)
+                .for_update(),
         )
         .into_columns((
             appointments::id,
@@ -178,10 +182,12 @@ impl AppointmentRepository for PgStore {
         let store = self.clone();
         detached(async move {
             let mut conn = store.conn().await?;
-            let outcome = conn
-                .transaction(async |conn| insert_series(conn, &bookings).await)
-                .await
-                .map_err(map_diesel)?;
+            let outcome = retry_rollbacks!({
+                let conn = &mut *conn;
+                conn.transaction(async |conn| insert_series(conn, &bookings).await)
+                    .await
+            })
+            .map_err(map_diesel)?;
             match outcome {
                 Ok(rows) => Ok(SeriesOutcome::Booked(
                     rows.into_iter().map(booking).collect::<Result<_, _>>()?,
@@ -211,19 +217,32 @@ impl AppointmentRepository for PgStore {
             let mut conn = store.conn().await?;
             // one statement: appointments_move_slot takes the new slot and frees the old one
             // inside it, and the composite foreign key checks the copied interval
-            let moved = diesel::update(
-                appointments::table
-                    .filter(appointments::id.eq(id.as_uuid()))
-                    .filter(appointments::status.eq(AppointmentStatus::Booked.as_str()))
-                    .filter(appointments::slot_id.eq(from.as_uuid())),
-            )
-            .set((
-                appointments::slot_id.eq(to.id.as_uuid()),
-                appointments::starts_at.eq(to.starts_at),
-                appointments::ends_at.eq(to.ends_at),
-            ))
-            .execute(&mut conn)
-            .await
+            let moved = retry_rollbacks!({
+                let conn = &mut *conn;
+                conn.transaction(async |conn| {
+                    // the new slot's row first, as a booking takes it (see insert_booking)
+                    slots::table
+                        .filter(slots::id.eq(to.id.as_uuid()))
+                        .select(slots::id)
+                        .for_update()
+                        .load::<Uuid>(conn)
+                        .await?;
+                    diesel::update(
+                        appointments::table
+                            .filter(appointments::id.eq(id.as_uuid()))
+                            .filter(appointments::status.eq(AppointmentStatus::Booked.as_str()))
+                            .filter(appointments::slot_id.eq(from.as_uuid())),
+                    )
+                    .set((
+                        appointments::slot_id.eq(to.id.as_uuid()),
+                        appointments::starts_at.eq(to.starts_at),
+                        appointments::ends_at.eq(to.ends_at),
+                    ))
+                    .execute(conn)
+                    .await
+                })
+                .await
+            })
             .map_err(map_diesel)?;
             if moved == 0 {
                 return Err(StoreError::Conflict(Conflict::InvalidTransition));
@@ -237,10 +256,12 @@ impl AppointmentRepository for PgStore {
         let store = self.clone();
         detached(async move {
             let mut conn = store.conn().await?;
-            let rows = conn
-                .transaction(async |conn| insert_booking(conn, &new).await)
-                .await
-                .map_err(map_diesel)?;
+            let rows = retry_rollbacks!({
+                let conn = &mut *conn;
+                conn.transaction(async |conn| insert_booking(conn, &new).await)
+                    .await
+            })
+            .map_err(map_diesel)?;
             booking(rows.ok_or(StoreError::NotFound)?)
         })
         .await

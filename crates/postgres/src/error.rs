@@ -54,12 +54,27 @@ fn conflict_for(constraint: &str) -> Option<StoreError> {
 }
 
 /// SQLSTATE classes that mean "the database cannot serve now", not "the request is wrong":
-/// connection exceptions (08), insufficient resources (53), operator intervention (57),
-/// and a query cancelled by `statement_timeout` (57014 is in class 57).
+/// connection exceptions (08), a transaction rolled back to break a deadlock or
+/// serialization conflict that persisted through the retries (40), insufficient resources
+/// (53), operator intervention (57), and a query cancelled by `statement_timeout` (57014 is
+/// in class 57).
 fn is_transient(sqlstate: &str) -> bool {
-    ["08", "53", "57"]
+    ["08", "40", "53", "57"]
         .iter()
         .any(|class| sqlstate.starts_with(class))
+}
+
+/// Whether the database rolled the transaction back to resolve a conflict between
+/// concurrent transactions (class 40: serialization failure, deadlock): safe to run again.
+#[must_use]
+pub fn is_rollback(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(_, info) => info
+            .sqlstate()
+            .is_some_and(|state| state.as_str().starts_with("40")),
+        _ => false,
+    }
 }
 
 /// Maps a diesel error to the domain's storage error.

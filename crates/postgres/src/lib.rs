@@ -80,3 +80,31 @@ where
         .await
         .map_err(|join| StoreError::Other(Box::new(join)))?
 }
+
+/// How often a write is run again after PostgreSQL rolled it back to break a deadlock or a
+/// serialization conflict.
+pub(crate) const ROLLBACK_ATTEMPTS: u32 = 4;
+
+/// Evaluates a write (one whole transaction or statement, an expression ending in `.await`)
+/// again when PostgreSQL aborted it with a deadlock (40P01) or serialization failure (40001).
+/// Exclusion constraints and slot row locks can deadlock two racing writers; the victim was
+/// rolled back entirely, so running it again is safe and ends in a success or a clean
+/// conflict instead of an error. A macro, not a function: the write borrows the connection
+/// and the request, which an async closure passed to a generic function cannot express.
+macro_rules! retry_rollbacks {
+    ($write:expr) => {{
+        let mut attempt = 1;
+        loop {
+            match $write {
+                Err(error)
+                    if attempt < $crate::ROLLBACK_ATTEMPTS && $crate::error::is_rollback(&error) =>
+                {
+                    attempt += 1;
+                    tracing::debug!(attempt, %error, "write rolled back by the database; retrying");
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retry_rollbacks;

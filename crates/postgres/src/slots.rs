@@ -14,7 +14,7 @@ use shms_domain::{Conflict, StoreError};
 
 use crate::rows::SlotRow;
 use crate::schema::{doctors, slots};
-use crate::{PgStore, detached, map_diesel};
+use crate::{PgStore, detached, map_diesel, retry_rollbacks};
 
 /// A time cursor's key: RFC 3339 with microseconds, as PostgreSQL stores it.
 pub(crate) fn time_key(at: DateTime<Utc>) -> String {
@@ -182,26 +182,29 @@ impl SlotRepository for PgStore {
             let mut conn = store.conn().await?;
             // one statement: the row lock orders it against a concurrent booking's
             // occupy_slot(), and the conditions are re-checked on the row that won
-            let held = diesel::update(
-                slots::table
-                    .filter(slots::id.eq(slot.as_uuid()))
-                    .filter(slots::status.eq("free"))
-                    .filter(slots::starts_at.gt(now))
-                    .filter(
-                        slots::held_until
-                            .is_null()
-                            .or(slots::held_until.le(now))
-                            .or(slots::held_by.eq(patient.as_uuid())),
-                    ),
-            )
-            .set((
-                slots::held_by.eq(patient.as_uuid()),
-                slots::held_until.eq(until),
-            ))
-            .returning(SlotRow::as_returning())
-            .get_result(&mut conn)
-            .await
-            .optional()
+            let held = retry_rollbacks!({
+                let conn = &mut *conn;
+                diesel::update(
+                    slots::table
+                        .filter(slots::id.eq(slot.as_uuid()))
+                        .filter(slots::status.eq("free"))
+                        .filter(slots::starts_at.gt(now))
+                        .filter(
+                            slots::held_until
+                                .is_null()
+                                .or(slots::held_until.le(now))
+                                .or(slots::held_by.eq(patient.as_uuid())),
+                        ),
+                )
+                .set((
+                    slots::held_by.eq(patient.as_uuid()),
+                    slots::held_until.eq(until),
+                ))
+                .returning(SlotRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()
+            })
             .map_err(map_diesel)?;
             match held {
                 Some(row) => Slot::try_from(row),
