@@ -5,13 +5,15 @@ use std::sync::Arc;
 use crate::accounts::AccountService;
 use crate::appointment::{AppointmentService, CancellationPolicy};
 use crate::auth::{AuthService, SessionPolicy};
+use crate::availability::AvailabilityService;
 use crate::clock::Clock;
 use crate::doctor::DoctorService;
 use crate::idempotency::IdempotencyService;
 use crate::payment::PaymentService;
 use crate::ports::{
-    AppointmentRepository, DoctorRepository, IdempotencyRepository, PasswordHasher, PaymentGateway,
-    PaymentRepository, RecordRepository, SessionRepository, SlotRepository, UserRepository,
+    AppointmentRepository, AvailabilityRepository, DoctorRepository, IdempotencyRepository,
+    PasswordHasher, PaymentGateway, PaymentRepository, RecordRepository, SessionRepository,
+    SlotRepository, UserRepository,
 };
 use crate::records::RecordService;
 use crate::slot::SlotService;
@@ -37,6 +39,8 @@ pub trait Ports: Send + Sync + 'static {
     type Idempotency: IdempotencyRepository;
     /// Medical records and the audit trail.
     type Records: RecordRepository;
+    /// Weekly schedules and time off.
+    type Availability: AvailabilityRepository;
     /// Password hashing.
     type Hasher: PasswordHasher;
     /// Time.
@@ -70,6 +74,8 @@ pub struct Services<P: Ports> {
     pub idempotency: IdempotencyService<P>,
     /// Medical records, allergies and the access log.
     pub records: RecordService<P>,
+    /// Weekly availability and time off.
+    pub availability: AvailabilityService<P>,
 }
 
 /// The adapters, shared by the services.
@@ -92,6 +98,8 @@ pub struct Adapters<P: Ports> {
     pub idempotency: Arc<P::Idempotency>,
     /// Medical records and the audit trail.
     pub records: Arc<P::Records>,
+    /// Weekly schedules and time off.
+    pub availability: Arc<P::Availability>,
     /// Password hashing.
     pub hasher: Arc<P::Hasher>,
     /// Time.
@@ -110,6 +118,7 @@ impl<P: Ports> Clone for Adapters<P> {
             gateway: Arc::clone(&self.gateway),
             idempotency: Arc::clone(&self.idempotency),
             records: Arc::clone(&self.records),
+            availability: Arc::clone(&self.availability),
             hasher: Arc::clone(&self.hasher),
             clock: Arc::clone(&self.clock),
         }
@@ -129,6 +138,7 @@ impl<P: Ports> Services<P> {
             payments: PaymentService::new(adapters.clone()),
             idempotency: IdempotencyService::new(adapters.clone()),
             records: RecordService::new(adapters.clone()),
+            availability: AvailabilityService::new(adapters.clone()),
         }
     }
 }

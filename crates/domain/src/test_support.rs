@@ -6,9 +6,9 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::clock::MockClock;
 use crate::ports::{
-    MockAppointmentRepository, MockDoctorRepository, MockIdempotencyRepository, MockPasswordHasher,
-    MockPaymentGateway, MockPaymentRepository, MockRecordRepository, MockSessionRepository,
-    MockSlotRepository, MockUserRepository,
+    MockAppointmentRepository, MockAvailabilityRepository, MockDoctorRepository,
+    MockIdempotencyRepository, MockPasswordHasher, MockPaymentGateway, MockPaymentRepository,
+    MockRecordRepository, MockSessionRepository, MockSlotRepository, MockUserRepository,
 };
 use crate::services::{Adapters, Ports};
 
@@ -24,6 +24,7 @@ impl Ports for MockPorts {
     type Gateway = MockPaymentGateway;
     type Idempotency = MockIdempotencyRepository;
     type Records = MockRecordRepository;
+    type Availability = MockAvailabilityRepository;
     type Hasher = MockPasswordHasher;
     type Clock = MockClock;
 }
@@ -41,6 +42,7 @@ pub struct Mocks {
     pub gateway: MockPaymentGateway,
     pub idempotency: MockIdempotencyRepository,
     pub records: MockRecordRepository,
+    pub availability: MockAvailabilityRepository,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
 }
@@ -63,6 +65,7 @@ impl Mocks {
             gateway: Arc::new(self.gateway),
             idempotency: Arc::new(self.idempotency),
             records: Arc::new(self.records),
+            availability: Arc::new(self.availability),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
         }

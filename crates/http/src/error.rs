@@ -7,6 +7,7 @@ use serde::Serialize;
 use shms_domain::accounts::AccountError;
 use shms_domain::appointment::AppointmentError;
 use shms_domain::auth::AuthError;
+use shms_domain::availability::{AvailabilityError, ConflictingAppointment};
 use shms_domain::doctor::DoctorError;
 use shms_domain::payment::PaymentError;
 use shms_domain::records::RecordError;
@@ -25,6 +26,30 @@ pub struct FieldProblem {
     pub message: String,
 }
 
+/// An appointment in the way of a change (409 `time_off_conflict`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct AppointmentConflict {
+    /// The appointment.
+    pub appointment_id: uuid::Uuid,
+    /// Its patient.
+    pub patient_id: uuid::Uuid,
+    /// Its start.
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    /// Its end.
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<ConflictingAppointment> for AppointmentConflict {
+    fn from(conflict: ConflictingAppointment) -> Self {
+        Self {
+            appointment_id: conflict.appointment_id.as_uuid(),
+            patient_id: conflict.patient_id.as_uuid(),
+            starts_at: conflict.starts_at,
+            ends_at: conflict.ends_at,
+        }
+    }
+}
+
 /// A problem details response (RFC 9457) with SHMS's `code` extension.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -33,6 +58,7 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
+    conflicts: Vec<AppointmentConflict>,
     retry_after: Option<u64>,
 }
 
@@ -58,6 +84,9 @@ pub struct Problem {
     /// For 422 `validation_failed`: every invalid field.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     errors: Vec<FieldProblem>,
+    /// For 409 `time_off_conflict`: every appointment in the way.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    conflicts: Vec<AppointmentConflict>,
 }
 
 impl ApiError {
@@ -75,6 +104,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            conflicts: Vec::new(),
             retry_after: None,
         }
     }
@@ -197,6 +227,7 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
+            conflicts: self.conflicts,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
@@ -429,6 +460,36 @@ impl From<AccountError> for ApiError {
             AccountError::LastAdmin => Conflict::LastAdmin.into(),
             AccountError::Conflict(conflict) => conflict.into(),
             AccountError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AvailabilityError> for ApiError {
+    fn from(error: AvailabilityError) -> Self {
+        match error {
+            AvailabilityError::NotFound => Self::not_found(),
+            AvailabilityError::Forbidden(why) => Self::forbidden(why),
+            AvailabilityError::Validation(errors) => Self::validation(&errors),
+            AvailabilityError::TimeOffConflict(conflicts) => {
+                let mut problem = Self::conflict(
+                    "time_off_conflict",
+                    "Appointments in the way",
+                    format!(
+                        "{} booked appointment(s) overlap the time off; nothing was changed. \
+                         Cancel or move them first (an administrator may pass cancel_conflicts).",
+                        conflicts.len()
+                    ),
+                );
+                problem.conflicts = conflicts
+                    .into_iter()
+                    .map(AppointmentConflict::from)
+                    .collect();
+                problem
+            }
+            AvailabilityError::PaymentInProgress => Conflict::PaymentInProgress.into(),
+            AvailabilityError::PaymentChanged => Conflict::PaymentNotSettled.into(),
+            AvailabilityError::Conflict(conflict) => conflict.into(),
+            AvailabilityError::Store(store) => store.into(),
         }
     }
 }

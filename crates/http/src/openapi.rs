@@ -8,8 +8,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::dto;
-use crate::error::{FieldProblem, Problem};
-use crate::routes::{accounts, appointments, auth, doctors, health, payments, records, slots};
+use crate::error::{AppointmentConflict, FieldProblem, Problem};
+use crate::routes::{
+    accounts, appointments, auth, availability, doctors, health, payments, records, slots,
+};
 
 /// 400: the body is not JSON.
 #[derive(ToResponse)]
@@ -128,6 +130,7 @@ impl Modify for BearerAuth {
         auth::register, auth::login, auth::logout, auth::me,
         doctors::create, doctors::list, doctors::get,
         slots::create, slots::list,
+        availability::replace, availability::get, availability::time_off,
         appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::check_in, appointments::complete, appointments::no_show,
         payments::pay, payments::refund, payments::list, payments::get,
         records::write_encounter, records::amend, records::add_allergy, records::allergies,
@@ -137,7 +140,7 @@ impl Modify for BearerAuth {
         openapi_json, docs_page, redoc_js, crate::middleware::metrics_endpoint,
     ),
     components(
-        schemas(Problem, FieldProblem, dto::MoneyDto),
+        schemas(Problem, FieldProblem, AppointmentConflict, dto::MoneyDto),
         responses(BadRequest, Unauthorized, PaymentRequired, Forbidden, NotFound, Conflict,
             UnsupportedMediaType, Unprocessable, TooManyRequests, Unavailable),
     ),
@@ -147,6 +150,7 @@ impl Modify for BearerAuth {
         (name = "auth", description = "Registration, login, sessions"),
         (name = "doctors", description = "The doctor directory"),
         (name = "slots", description = "Doctors' bookable intervals"),
+        (name = "availability", description = "Weekly rules that generate slots, and time off; see docs/api.md"),
         (name = "appointments", description = "Booking and cancelling"),
         (name = "payments", description = "Paying and refunding; see docs/payments.md"),
         (name = "accounts", description = "User administration, profiles, passwords and sessions"),

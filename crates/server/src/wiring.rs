@@ -27,6 +27,7 @@ impl Ports for PgPorts {
     type Gateway = SimulatedGateway;
     type Idempotency = PgStore;
     type Records = PgStore;
+    type Availability = PgStore;
     type Hasher = Argon2Hasher;
     type Clock = SystemClock;
 }
@@ -61,7 +62,8 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         payments: Arc::clone(&shared),
         gateway: Arc::new(SimulatedGateway::default()),
         idempotency: Arc::clone(&shared),
-        records: shared,
+        records: Arc::clone(&shared),
+        availability: shared,
         hasher: Arc::new(Argon2Hasher::new(config.hash_concurrency)?),
         clock: Arc::new(SystemClock),
     };
