@@ -202,19 +202,19 @@ impl Availability {
             );
             let start = errors.check(&format!("rules[{index}].start"), parse_clock(&raw.start));
             let end = errors.check(&format!("rules[{index}].end"), parse_clock(&raw.end));
-            if let (Some(weekday), Some(start), Some(end)) = (weekday, start, end) {
-                if start < end {
-                    rules.push((
-                        index,
-                        WeeklyRule {
-                            weekday,
-                            start,
-                            end,
-                        },
-                    ));
-                } else {
-                    errors.push(format!("rules[{index}].end"), "must be after start");
-                }
+            if let (Some(start), Some(end)) = (start, end)
+                && start >= end
+            {
+                errors.push(format!("rules[{index}].end"), "must be after start");
+            } else if let (Some(weekday), Some(start), Some(end)) = (weekday, start, end) {
+                rules.push((
+                    index,
+                    WeeklyRule {
+                        weekday,
+                        start,
+                        end,
+                    },
+                ));
             }
         }
         rules.sort_by_key(|(_, rule)| (rule.weekday.number_from_monday(), rule.start));
