@@ -58,7 +58,8 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
-    conflicts: Vec<AppointmentConflict>,
+    // boxed: `ApiError` is returned by value everywhere and must stay small
+    conflicts: Option<Box<[AppointmentConflict]>>,
     retry_after: Option<u64>,
 }
 
@@ -104,7 +105,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
-            conflicts: Vec::new(),
+            conflicts: None,
             retry_after: None,
         }
     }
@@ -227,7 +228,7 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
-            conflicts: self.conflicts,
+            conflicts: self.conflicts.map(Vec::from).unwrap_or_default(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
@@ -480,10 +481,12 @@ impl From<AvailabilityError> for ApiError {
                         conflicts.len()
                     ),
                 );
-                problem.conflicts = conflicts
-                    .into_iter()
-                    .map(AppointmentConflict::from)
-                    .collect();
+                problem.conflicts = Some(
+                    conflicts
+                        .into_iter()
+                        .map(AppointmentConflict::from)
+                        .collect(),
+                );
                 problem
             }
             AvailabilityError::PaymentInProgress => Conflict::PaymentInProgress.into(),
