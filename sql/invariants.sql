@@ -158,3 +158,37 @@ SELECT 'slot_offered_twice' AS violation, offered_slot_id::text AS subject
  WHERE status = 'offered'
    AND offered_at = (SELECT max(offered_at) FROM waitlist_entries x WHERE x.offered_slot_id = w.offered_slot_id)
  GROUP BY offered_slot_id, offered_at HAVING count(*) > 1;
+-- Time off (migration 000005): no free slot overlaps a doctor's time off, and no booked or
+-- checked-in appointment does (time off refuses them or cancels them in its transaction).
+SELECT 'free_slot_in_time_off' AS violation, s.id::text AS subject
+  FROM slots s JOIN time_off t
+    ON t.doctor_id = s.doctor_id
+   AND tstzrange(t.starts_at, t.ends_at) && tstzrange(s.starts_at, s.ends_at)
+ WHERE s.status = 'free';
+
+SELECT 'appointment_in_time_off' AS violation, a.id::text AS subject
+  FROM appointments a JOIN time_off t
+    ON t.doctor_id = a.doctor_id
+   AND tstzrange(t.starts_at, t.ends_at) && tstzrange(a.starts_at, a.ends_at)
+ WHERE a.status IN ('booked', 'checked-in');
+
+-- Availability: every future free generated slot that was never booked starts, in its
+-- doctor's zone, on a weekday and wall-clock time inside one of the doctor's current rules
+-- (replacing the rules deletes the others).
+SELECT 'generated_slot_outside_rules' AS violation, s.id::text AS subject
+  FROM slots s JOIN availability v ON v.doctor_id = s.doctor_id
+ WHERE s.source = 'generated' AND s.status = 'free' AND s.starts_at > now()
+   AND NOT EXISTS (SELECT 1 FROM appointments a WHERE a.slot_id = s.id)
+   AND NOT EXISTS (
+        SELECT 1 FROM availability_rules r
+         WHERE r.doctor_id = s.doctor_id
+           AND r.weekday = extract(isodow FROM s.starts_at AT TIME ZONE v.time_zone)
+           AND (s.starts_at AT TIME ZONE v.time_zone)::time >= r.starts
+           AND (s.starts_at AT TIME ZONE v.time_zone)::time < r.ends);
+
+-- Generated slots of a doctor without a schedule cannot exist unless they were booked or
+-- blocked before (the schedule row is never deleted).
+SELECT 'generated_slot_without_schedule' AS violation, s.id::text AS subject
+  FROM slots s
+ WHERE s.source = 'generated'
+   AND NOT EXISTS (SELECT 1 FROM availability v WHERE v.doctor_id = s.doctor_id);

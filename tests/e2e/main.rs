@@ -6,6 +6,7 @@
 mod accounts;
 mod auth;
 mod authorization;
+mod availability;
 mod booking;
 mod errors;
 mod harness;

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod actor;
 pub mod appointment;
 pub mod auth;
+pub mod availability;
 pub mod clock;
 pub mod doctor;
 pub mod error;

@@ -21,6 +21,7 @@ use crate::appointment::{
     Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
     SeriesOutcome,
 };
+use crate::availability::{NewTimeOff, Regenerated, Replacement, Schedule, TimeOffOutcome};
 use crate::doctor::{Doctor, DoctorFilter, NewDoctor};
 use crate::error::StoreError;
 use crate::ids::{AppointmentId, AttemptId, EncounterId, PaymentId, SessionId, SlotId, UserId};
@@ -30,7 +31,7 @@ use crate::records::{
     Allergy, AuditEvent, Encounter, EncounterRef, NewAllergy, NewAmendment, NewEncounter,
     PatientRecords, RecordRead,
 };
-use crate::slot::{NewSlot, Slot, SlotFilter, SlotSearch};
+use crate::slot::{NewSlot, Slot, SlotFilter, SlotSearch, SlotWindow};
 use crate::user::{Credentials, Email, NewPatient, NewUser, User, UserProfile};
 use crate::waitlist::{NewWaitlistEntry, Notification, WaitlistEntry};
 
@@ -460,6 +461,67 @@ pub trait AppointmentRepository: Send + Sync + 'static {
         expected: AppointmentStatus,
         next: AppointmentStatus,
     ) -> impl Future<Output = Result<Booking, StoreError>> + Send;
+}
+
+/// Weekly schedules, the slots generated from them, and time off. Every write takes the
+/// doctor's availability lock first, so writes for one doctor never interleave.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait AvailabilityRepository: Send + Sync + 'static {
+    /// The doctor's stored schedule, if any.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn schedule(
+        &self,
+        doctor: UserId,
+    ) -> impl Future<Output = Result<Option<Schedule>, StoreError>> + Send;
+
+    /// Every stored schedule (for the periodic extension).
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn schedules(&self) -> impl Future<Output = Result<Vec<Schedule>, StoreError>> + Send;
+
+    /// In one transaction: stores the schedule (bumping its revision), deletes the doctor's
+    /// generated slots starting after `now` that are free and have no appointment rows, then
+    /// inserts `windows` as free generated slots, skipping any that overlap an existing slot
+    /// of the doctor or their time off. Booked, blocked and manual slots are never touched.
+    /// A doctor who is not active gets the schedule stored but no slots.
+    ///
+    /// # Errors
+    /// `NotFound` when the doctor does not exist. Nothing is written on error.
+    fn replace(
+        &self,
+        replacement: Replacement,
+    ) -> impl Future<Output = Result<Regenerated, StoreError>> + Send;
+
+    /// Inserts the missing `windows` as free generated slots (skipping overlaps with existing
+    /// slots and time off), only if the doctor is active and the stored schedule is still at
+    /// `revision`; returns how many were inserted.
+    ///
+    /// # Errors
+    /// Only infrastructure failures.
+    fn extend(
+        &self,
+        doctor: UserId,
+        revision: i64,
+        windows: Vec<SlotWindow>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// In one transaction: blocks the doctor's free slots overlapping the range, finds the
+    /// booked or checked-in appointments overlapping it; if there are any and the request
+    /// does not cancel conflicts, rolls back and returns them. Otherwise cancels them (each
+    /// paid amount refunded in full first), blocks the slots they freed, stores the time
+    /// off and the audit rows of the cancellations.
+    ///
+    /// # Errors
+    /// `Conflict(PaymentInProgress)` when a conflicting appointment's payment has an attempt
+    /// in flight; `Conflict(PaymentNotSettled | RefundExceedsPaid)` when a payment changed
+    /// meanwhile; `NotFound`. Nothing is written on error.
+    fn take_time_off(
+        &self,
+        time_off: NewTimeOff,
+    ) -> impl Future<Output = Result<TimeOffOutcome, StoreError>> + Send;
 }
 
 /// Medical records and their audit trail. Every write runs in one transaction that first

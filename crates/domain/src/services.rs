@@ -5,14 +5,15 @@ use std::sync::Arc;
 use crate::accounts::AccountService;
 use crate::appointment::{AppointmentService, CancellationPolicy};
 use crate::auth::{AuthService, SessionPolicy};
+use crate::availability::AvailabilityService;
 use crate::clock::Clock;
 use crate::doctor::DoctorService;
 use crate::idempotency::IdempotencyService;
 use crate::payment::PaymentService;
 use crate::ports::{
-    AppointmentRepository, DoctorRepository, IdempotencyRepository, PasswordHasher, PaymentGateway,
-    PaymentRepository, RecordRepository, SessionRepository, SlotRepository, UserRepository,
-    WaitlistRepository,
+    AppointmentRepository, AvailabilityRepository, DoctorRepository, IdempotencyRepository,
+    PasswordHasher, PaymentGateway, PaymentRepository, RecordRepository, SessionRepository,
+    SlotRepository, UserRepository, WaitlistRepository,
 };
 use crate::records::RecordService;
 use crate::slot::{HoldPolicy, SlotService};
@@ -41,6 +42,8 @@ pub trait Ports: Send + Sync + 'static {
     type Records: RecordRepository;
     /// The waitlist and the notifications outbox.
     type Waitlist: WaitlistRepository;
+    /// Weekly schedules and time off.
+    type Availability: AvailabilityRepository;
     /// Password hashing.
     type Hasher: PasswordHasher;
     /// Time.
@@ -78,6 +81,8 @@ pub struct Services<P: Ports> {
     pub records: RecordService<P>,
     /// The waitlist and notifications.
     pub waitlist: WaitlistService<P>,
+    /// Weekly availability and time off.
+    pub availability: AvailabilityService<P>,
 }
 
 /// The adapters, shared by the services.
@@ -102,6 +107,8 @@ pub struct Adapters<P: Ports> {
     pub records: Arc<P::Records>,
     /// The waitlist and the notifications outbox.
     pub waitlist: Arc<P::Waitlist>,
+    /// Weekly schedules and time off.
+    pub availability: Arc<P::Availability>,
     /// Password hashing.
     pub hasher: Arc<P::Hasher>,
     /// Time.
@@ -121,6 +128,7 @@ impl<P: Ports> Clone for Adapters<P> {
             idempotency: Arc::clone(&self.idempotency),
             records: Arc::clone(&self.records),
             waitlist: Arc::clone(&self.waitlist),
+            availability: Arc::clone(&self.availability),
             hasher: Arc::clone(&self.hasher),
             clock: Arc::clone(&self.clock),
         }
@@ -141,6 +149,7 @@ impl<P: Ports> Services<P> {
             idempotency: IdempotencyService::new(adapters.clone()),
             records: RecordService::new(adapters.clone()),
             waitlist: WaitlistService::new(adapters.clone()),
+            availability: AvailabilityService::new(adapters.clone()),
         }
     }
 }

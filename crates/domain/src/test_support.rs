@@ -11,9 +11,10 @@ use crate::slot::{Slot, SlotStatus};
 
 use crate::clock::MockClock;
 use crate::ports::{
-    MockAppointmentRepository, MockDoctorRepository, MockIdempotencyRepository, MockPasswordHasher,
-    MockPaymentGateway, MockPaymentRepository, MockRecordRepository, MockSessionRepository,
-    MockSlotRepository, MockUserRepository, MockWaitlistRepository,
+    MockAppointmentRepository, MockAvailabilityRepository, MockDoctorRepository,
+    MockIdempotencyRepository, MockPasswordHasher, MockPaymentGateway, MockPaymentRepository,
+    MockRecordRepository, MockSessionRepository, MockSlotRepository, MockUserRepository,
+    MockWaitlistRepository,
 };
 use crate::services::{Adapters, Ports};
 
@@ -30,6 +31,7 @@ impl Ports for MockPorts {
     type Idempotency = MockIdempotencyRepository;
     type Records = MockRecordRepository;
     type Waitlist = MockWaitlistRepository;
+    type Availability = MockAvailabilityRepository;
     type Hasher = MockPasswordHasher;
     type Clock = MockClock;
 }
@@ -48,6 +50,7 @@ pub struct Mocks {
     pub idempotency: MockIdempotencyRepository,
     pub records: MockRecordRepository,
     pub waitlist: MockWaitlistRepository,
+    pub availability: MockAvailabilityRepository,
     pub hasher: MockPasswordHasher,
     pub clock: MockClock,
 }
@@ -71,6 +74,7 @@ impl Mocks {
             idempotency: Arc::new(self.idempotency),
             records: Arc::new(self.records),
             waitlist: Arc::new(self.waitlist),
+            availability: Arc::new(self.availability),
             hasher: Arc::new(self.hasher),
             clock: Arc::new(self.clock),
         }

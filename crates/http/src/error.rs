@@ -7,6 +7,7 @@ use serde::Serialize;
 use shms_domain::accounts::AccountError;
 use shms_domain::appointment::AppointmentError;
 use shms_domain::auth::AuthError;
+use shms_domain::availability::{AvailabilityError, ConflictingAppointment};
 use shms_domain::doctor::DoctorError;
 use shms_domain::payment::PaymentError;
 use shms_domain::records::RecordError;
@@ -26,6 +27,40 @@ pub struct FieldProblem {
     pub message: String,
 }
 
+/// An appointment in the way of a change (409 `time_off_conflict`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct AppointmentConflict {
+    /// The appointment.
+    pub appointment_id: uuid::Uuid,
+    /// Its patient.
+    pub patient_id: uuid::Uuid,
+    /// Its start.
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    /// Its end.
+    pub ends_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<ConflictingAppointment> for AppointmentConflict {
+    fn from(conflict: ConflictingAppointment) -> Self {
+        Self {
+            appointment_id: conflict.appointment_id.as_uuid(),
+            patient_id: conflict.patient_id.as_uuid(),
+            starts_at: conflict.starts_at,
+            ends_at: conflict.ends_at,
+        }
+    }
+}
+
+/// The lists some conflicts carry, boxed in `ApiError`: it is returned by value everywhere
+/// and must stay small.
+#[derive(Debug, Clone, Default)]
+struct Extensions {
+    /// 409 `slot_unavailable` of a series: the slots in the way.
+    slot_ids: Vec<uuid::Uuid>,
+    /// 409 `time_off_conflict`: the appointments in the way.
+    conflicts: Vec<AppointmentConflict>,
+}
+
 /// A problem details response (RFC 9457) with SHMS's `code` extension.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -34,8 +69,7 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     errors: Vec<FieldProblem>,
-    // boxed: `ApiError` is returned by value everywhere and must stay small
-    slot_ids: Option<Box<[uuid::Uuid]>>,
+    extensions: Option<Box<Extensions>>,
     retry_after: Option<u64>,
 }
 
@@ -64,6 +98,9 @@ pub struct Problem {
     /// For 409 `slot_unavailable` on a series: every slot that stood in the way.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     slot_ids: Vec<uuid::Uuid>,
+    /// For 409 `time_off_conflict`: every appointment in the way.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    conflicts: Vec<AppointmentConflict>,
 }
 
 impl ApiError {
@@ -81,7 +118,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
-            slot_ids: None,
+            extensions: None,
             retry_after: None,
         }
     }
@@ -194,6 +231,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let extensions = self.extensions.map(|boxed| *boxed).unwrap_or_default();
         let body = Problem {
             kind: format!(
                 "https://shms.example/problems/{}",
@@ -204,7 +242,8 @@ impl IntoResponse for ApiError {
             detail: self.detail,
             code: self.code.to_owned(),
             errors: self.errors,
-            slot_ids: self.slot_ids.map(Vec::from).unwrap_or_default(),
+            slot_ids: extensions.slot_ids,
+            conflicts: extensions.conflicts,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
@@ -366,7 +405,10 @@ impl From<AppointmentError> for ApiError {
                         slots.len()
                     ),
                 );
-                problem.slot_ids = Some(slots.iter().map(shms_domain::SlotId::as_uuid).collect());
+                problem.extensions = Some(Box::new(Extensions {
+                    slot_ids: slots.iter().map(shms_domain::SlotId::as_uuid).collect(),
+                    ..Extensions::default()
+                }));
                 problem
             }
             AppointmentError::NotReschedulable(_) => Self::conflict(
@@ -469,6 +511,39 @@ impl From<WaitlistError> for ApiError {
             WaitlistError::Forbidden => Self::forbidden(error.to_string()),
             WaitlistError::Validation(errors) => Self::validation(&errors),
             WaitlistError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AvailabilityError> for ApiError {
+    fn from(error: AvailabilityError) -> Self {
+        match error {
+            AvailabilityError::NotFound => Self::not_found(),
+            AvailabilityError::Forbidden(why) => Self::forbidden(why),
+            AvailabilityError::Validation(errors) => Self::validation(&errors),
+            AvailabilityError::TimeOffConflict(conflicts) => {
+                let mut problem = Self::conflict(
+                    "time_off_conflict",
+                    "Appointments in the way",
+                    format!(
+                        "{} booked appointment(s) overlap the time off; nothing was changed. \
+                         Cancel or move them first (an administrator may pass cancel_conflicts).",
+                        conflicts.len()
+                    ),
+                );
+                problem.extensions = Some(Box::new(Extensions {
+                    conflicts: conflicts
+                        .into_iter()
+                        .map(AppointmentConflict::from)
+                        .collect(),
+                    ..Extensions::default()
+                }));
+                problem
+            }
+            AvailabilityError::PaymentInProgress => Conflict::PaymentInProgress.into(),
+            AvailabilityError::PaymentChanged => Conflict::PaymentNotSettled.into(),
+            AvailabilityError::Conflict(conflict) => conflict.into(),
+            AvailabilityError::Store(store) => store.into(),
         }
     }
 }

@@ -18,7 +18,7 @@ use axum::Extension;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use shms_domain::Ports;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -33,7 +33,9 @@ pub use throttle::LoginLimits;
 pub use state::{AppState, Readiness};
 use throttle::LoginThrottle;
 
-use routes::{accounts, appointments, auth, doctors, health, payments, records, slots, waitlist};
+use routes::{
+    accounts, appointments, auth, availability, doctors, health, payments, records, slots, waitlist,
+};
 
 /// Largest request body accepted (bytes); a batch of 500 slots fits comfortably.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -128,6 +130,11 @@ fn api<P: Ports>() -> Router<AppState<P>> {
         )
         .route("/slots", get(slots::search::<P>))
         .route("/slots/{id}/hold", post(slots::hold::<P>))
+        .route(
+            "/doctors/{id}/availability",
+            put(availability::replace::<P>).get(availability::get::<P>),
+        )
+        .route("/doctors/{id}/time-off", post(availability::time_off::<P>))
         .route(
             "/appointments",
             post(appointments::book::<P>).get(appointments::list::<P>),

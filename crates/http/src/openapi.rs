@@ -8,9 +8,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::dto;
-use crate::error::{FieldProblem, Problem};
+use crate::error::{AppointmentConflict, FieldProblem, Problem};
 use crate::routes::{
-    accounts, appointments, auth, doctors, health, payments, records, slots, waitlist,
+    accounts, appointments, auth, availability, doctors, health, payments, records, slots, waitlist,
 };
 
 /// 400: the body is not JSON.
@@ -130,6 +130,7 @@ impl Modify for BearerAuth {
         auth::register, auth::login, auth::logout, auth::me,
         doctors::create, doctors::list, doctors::get,
         slots::create, slots::list, slots::search, slots::hold,
+        availability::replace, availability::get, availability::time_off,
         appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::check_in, appointments::complete, appointments::no_show,
         appointments::reschedule, appointments::series,
         waitlist::join, waitlist::mine, waitlist::notifications,
@@ -141,7 +142,7 @@ impl Modify for BearerAuth {
         openapi_json, docs_page, redoc_js, crate::middleware::metrics_endpoint,
     ),
     components(
-        schemas(Problem, FieldProblem, dto::MoneyDto),
+        schemas(Problem, FieldProblem, AppointmentConflict, dto::MoneyDto),
         responses(BadRequest, Unauthorized, PaymentRequired, Forbidden, NotFound, Conflict,
             UnsupportedMediaType, Unprocessable, TooManyRequests, Unavailable),
     ),
@@ -151,6 +152,7 @@ impl Modify for BearerAuth {
         (name = "auth", description = "Registration, login, sessions"),
         (name = "doctors", description = "The doctor directory"),
         (name = "slots", description = "Doctors' bookable intervals"),
+        (name = "availability", description = "Weekly rules that generate slots, and time off; see docs/api.md"),
         (name = "appointments", description = "Booking and cancelling"),
         (name = "payments", description = "Paying and refunding; see docs/payments.md"),
         (name = "waitlist", description = "Waitlists and the notifications they produce"),

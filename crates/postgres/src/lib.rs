@@ -2,6 +2,7 @@
 
 mod accounts;
 mod appointments;
+mod availability;
 mod doctors;
 mod error;
 mod idempotency;

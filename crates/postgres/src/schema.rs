@@ -59,6 +59,7 @@ diesel::table! {
         ends_at -> Timestamptz,
         status -> Text,
         created_at -> Timestamptz,
+        source -> Text,
         held_by -> Nullable<Uuid>,
         held_until -> Nullable<Timestamptz>,
     }
@@ -298,6 +299,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    availability (doctor_id) {
+        doctor_id -> Uuid,
+        time_zone -> Text,
+        slot_minutes -> Int4,
+        buffer_minutes -> Int4,
+        effective_from -> Date,
+        effective_until -> Nullable<Date>,
+        horizon_days -> Int4,
+        revision -> Int8,
+        updated_by -> Uuid,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    availability_rules (doctor_id, weekday, starts) {
+        doctor_id -> Uuid,
+        weekday -> Int2,
+        starts -> Time,
+        ends -> Time,
+    }
+}
+
+diesel::table! {
+    time_off (id) {
+        id -> Uuid,
+        doctor_id -> Uuid,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        reason -> Text,
+        cancel_conflicts -> Bool,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     notifications (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -305,5 +343,13 @@ diesel::table! {
         payload -> Jsonb,
         created_at -> Timestamptz,
         delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    time_off_cancellations (time_off_id, appointment_id) {
+        time_off_id -> Uuid,
+        appointment_id -> Uuid,
+        refunded_cents -> Int8,
     }
 }

@@ -49,6 +49,8 @@ enum Command {
     SeedDemo,
     /// Run sql/invariants.sql; exit non-zero if any invariant is violated.
     Check,
+    /// Extend every doctor's generated slots to today + horizon once (`serve` does it hourly).
+    ExtendAvailability,
 }
 
 fn main() -> ExitCode {
@@ -116,6 +118,14 @@ async fn run(command: Command) -> Result<ExitCode, BoxError> {
                 session_id: None,
             };
             demo::seed(&app.services, &actor).await?;
+        }
+        Command::ExtendAvailability => {
+            let app = wiring::build(&config)?;
+            let done = app.services.availability.extend_all().await?;
+            println!(
+                "availability extended: {} schedule(s), {} new slot(s)",
+                done.schedules, done.generated
+            );
         }
         Command::Check => {
             let violations = shms_postgres::invariants::check(&config.database_url).await?;

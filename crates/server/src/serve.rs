@@ -13,6 +13,29 @@ use crate::wiring::{self, DatabaseReadiness};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How often the availability horizon rolls forward (every doctor's generated slots are
+/// extended to today + horizon; see docs/operations.md).
+const EXTEND_AVAILABILITY_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Extends every schedule's generated slots now and then every hour, until aborted. Each
+/// doctor's extension is its own transaction (finished even if this task is aborted), and
+/// it is safe to run on several servers at once.
+async fn extend_availability(services: Arc<shms_domain::Services<wiring::PgPorts>>) {
+    let mut ticks = tokio::time::interval(EXTEND_AVAILABILITY_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match services.availability.extend_all().await {
+            Ok(done) => tracing::info!(
+                schedules = done.schedules,
+                generated = done.generated,
+                "availability extended"
+            ),
+            Err(error) => tracing::warn!(%error, "extending availability failed; retrying later"),
+        }
+    }
+}
+
 /// Logs to stderr, as text or JSON; `RUST_LOG` filters (default `info`).
 pub fn init_tracing(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -57,6 +80,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         config.hold_sweep_interval,
     ));
     let routes = router(state, http);
+    let extender = tokio::spawn(extend_availability(Arc::clone(&app.services)));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     axum::serve(
@@ -66,6 +90,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     .with_graceful_shutdown(shutdown_signal())
     .await?;
     sweeper.abort();
+    extender.abort();
     app.store.pool().close();
     tracing::info!("stopped");
     Ok(())

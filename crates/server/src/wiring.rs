@@ -28,6 +28,7 @@ impl Ports for PgPorts {
     type Idempotency = PgStore;
     type Records = PgStore;
     type Waitlist = PgStore;
+    type Availability = PgStore;
     type Hasher = Argon2Hasher;
     type Clock = SystemClock;
 }
@@ -63,7 +64,8 @@ pub fn build(config: &Config) -> Result<App, Box<dyn std::error::Error + Send + 
         gateway: Arc::new(SimulatedGateway::default()),
         idempotency: Arc::clone(&shared),
         records: Arc::clone(&shared),
-        waitlist: shared,
+        waitlist: Arc::clone(&shared),
+        availability: shared,
         hasher: Arc::new(Argon2Hasher::new(config.hash_concurrency)?),
         clock: Arc::new(SystemClock),
     };

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod appointments;
 pub mod auth;
+pub mod availability;
 pub mod doctors;
 pub mod health;
 pub mod payments;
