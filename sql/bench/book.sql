@@ -15,8 +15,8 @@
 \if :n <= :slots
 BEGIN;
 INSERT INTO "appointments" ("id", "patient_id", "doctor_id", "slot_id", "starts_at", "ends_at", "reason", "booked_by")
-SELECT gen_random_uuid(), md5('patient' || :p)::uuid, "slots"."doctor_id", "slots"."id", "slots"."starts_at", "slots"."ends_at", 'bench', md5('patient' || :p)::uuid
-  FROM "slots" WHERE "slots"."id" = md5('slot' || :n)::uuid
+SELECT gen_random_uuid(), bench_id('9a710000', :p), "slots"."doctor_id", "slots"."id", "slots"."starts_at", "slots"."ends_at", 'bench', bench_id('9a710000', :p)
+  FROM "slots" WHERE "slots"."id" = bench_id('51070000', :n)
 RETURNING "appointments"."id" AS appointment_id, "appointments"."patient_id", "appointments"."doctor_id", "appointments"."slot_id",
           "appointments"."starts_at", "appointments"."ends_at", "appointments"."reason", "appointments"."status",
           "appointments"."cancel_reason", "appointments"."cancelled_at", "appointments"."created_at" \gset
