@@ -68,10 +68,12 @@ pgbench_run() { # name clients script [-D ...]
 }
 
 echo "--- pgbench (the database's own limit)"
-fresh_db shms_bench_pg shms_bench_tpl
 book_vars=(-D i=0 -D doctors=200 -D patients=10000 -D "slots=$slots")
-pgbench_run "book-$POOL" "$POOL" book.sql -D "clients=$POOL" "${book_vars[@]}"
+# each booking run on a fresh copy: the clients' slot sequences start from slot 1 again
+fresh_db shms_bench_pg shms_bench_tpl
 pgbench_run "book-$CONNECTIONS" "$CONNECTIONS" book.sql -D "clients=$CONNECTIONS" "${book_vars[@]}"
+fresh_db shms_bench_pg shms_bench_tpl
+pgbench_run "book-$POOL" "$POOL" book.sql -D "clients=$POOL" "${book_vars[@]}"
 booked_pg=$(psql -X -Atc "SELECT count(*) FROM appointments" "$server_url/shms_bench_pg")
 pgbench_run "search-$POOL" "$POOL" search.sql -D days=40 -D "first_day=$first_day"
 DATABASE_URL=$server_url/shms_bench_pg "$BIN" check >"$work/check-pg.out"

@@ -36,9 +36,9 @@ cleanup() {
 trap cleanup EXIT
 
 if [[ $SHORT == 1 ]]; then
-  ATTEMPTS=2000 CONTENDED=100 CLIENTS=32 RUN=6 KILL_AT=2 TERM_AT=2 RESTART_AT=3.5 DB_DOWN=1 DB_RUN=8
+  ATTEMPTS=2000 CONTENDED=100 CLIENTS=32 RUN=5 KILL_AT=2 TERM_AT=2 RESTART_AT=4 DB_DOWN=1 AFTER=6
 else
-  ATTEMPTS=10000 CONTENDED=500 CLIENTS=64 RUN=12 KILL_AT=4 TERM_AT=3 RESTART_AT=6 DB_DOWN=2 DB_RUN=16
+  ATTEMPTS=10000 CONTENDED=500 CLIENTS=64 RUN=12 KILL_AT=4 TERM_AT=3 RESTART_AT=6 DB_DOWN=2 AFTER=8
 fi
 # the load of the fault scenarios: enough to keep every pool connection busy
 STEADY=32
@@ -49,6 +49,15 @@ fresh_db() {
   psql_q "$server_url/postgres" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1${2:+ TEMPLATE $2}"
 }
 now_ms() { date +%s%3N; }
+# shms-load logs its clients in first (argon2, seconds): faults are timed from its ready file
+wait_ready_file() {
+  for _ in $(seq 600); do
+    [[ -e $1 ]] && return 0
+    kill -0 "$load" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
 fail() { echo "FAILED: $*" >&2; failed=1; }
 
 project_cluster=0
@@ -146,8 +155,9 @@ db=shms_stress_kill
 fresh_db $db shms_stress_tpl
 start_server $db
 "$LOAD" --base "$base" stress --mode steady --connections "$STEADY" --duration "$RUN" --timeout-ms 3000 \
-  --outcomes "$work/kill.csv" "${cal[@]}" >"$work/kill.json" &
+  --ready-file "$work/kill.ready" --outcomes "$work/kill.csv" "${cal[@]}" >"$work/kill.json" &
 load=$!
+wait_ready_file "$work/kill.ready"
 sleep "$KILL_AT"
 kill -KILL "$server"
 k_killed_at=$(now_ms)
@@ -180,21 +190,28 @@ echo "--- 3. database connections terminated, then the database restarted"
 db=shms_stress_db
 fresh_db $db shms_stress_tpl
 start_server $db
-"$LOAD" --base "$base" stress --mode steady --connections "$STEADY" --duration "$DB_RUN" --timeout-ms 3000 \
-  --probe --outcomes "$work/db.csv" "${cal[@]}" >"$work/db.json" &
+"$LOAD" --base "$base" stress --mode steady --connections "$STEADY" --duration 300 --timeout-ms 3000 \
+  --probe --ready-file "$work/db.ready" --stop-file "$work/db.stop" \
+  --outcomes "$work/db.csv" "${cal[@]}" >"$work/db.json" &
 load=$!
+wait_ready_file "$work/db.ready"
 sleep "$TERM_AT"
 d_term_at=$(now_ms)
 d_terminated=$(val postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
   WHERE datname = '$db' AND application_name = 'shms'")
 if ((project_cluster)); then
   sleep "$(python3 -c "print($RESTART_AT - $TERM_AT)")"
+  # flush dirty pages first, so the fast shutdown is quick and "down" means down
+  psql -X -q -c CHECKPOINT "$server_url/postgres"
   d_down_at=$(now_ms)
   "$ROOT/scripts/pg.sh" restart "$DB_DOWN" 2>"$work/restart.log"
   d_up_at=$(now_ms)
 else
   d_down_at=0 d_up_at=0
 fi
+# long enough after the outage to see the recovery (target: within 5 s)
+sleep "$AFTER"
+touch "$work/db.stop"
 wait "$load"
 load=
 stop_server
@@ -237,7 +254,7 @@ if ((project_cluster)); then
 fi
 
 # ---------------------------------------------------------------------------
-echo "--- 4. idempotent retries: first tries cut off after 1-15 ms, retried with the same key"
+echo "--- 4. idempotent retries: first tries cut off after 1-60 ms, retried with the same key"
 db=shms_stress_idem
 fresh_db $db shms_stress_tpl
 start_server $db
@@ -258,9 +275,9 @@ i_ok=$(val $db "SELECT count(*) FROM final WHERE status = 201")
 i_twice=$(val $db "SELECT (SELECT count(*) FROM (SELECT a.slot_id FROM appointments a JOIN final f USING (slot_id)
   GROUP BY a.slot_id HAVING count(*) > 1) t) + (SELECT count(*) FROM (SELECT key FROM stress_outcomes
   WHERE status = 201 GROUP BY key HAVING count(DISTINCT appointment_id) > 1) u)")
-# told "not booked" (a final 4xx) while the booking exists
+# told "not booked" (a final 4xx other than "still in progress") while the booking exists
 i_lied=$(val $db "SELECT count(*) FROM final f WHERE f.status BETWEEN 400 AND 499
-  AND EXISTS (SELECT 1 FROM appointments a WHERE a.slot_id = f.slot_id)")
+  AND f.code <> 'idempotency_request_in_progress' AND EXISTS (SELECT 1 FROM appointments a WHERE a.slot_id = f.slot_id)")
 i_unresolved=$(val $db "SELECT count(*) FROM final WHERE status <> 201")
 i_unresolved_detail=$(val $db "SELECT coalesce(string_agg(label || ': ' || n, ', '), 'none') FROM (
   SELECT CASE WHEN status = 0 THEN 'no answer' ELSE status || ' ' || code END AS label, count(*) AS n
@@ -322,10 +339,10 @@ started again 1 s later on the same database.
 
 ## 3. Database connections terminated, then the database restarted
 
-$STEADY clients book for $DB_RUN s while a probe polls \`/health/ready\` every 100 ms. After
+$STEADY clients book while a probe polls \`/health/ready\` every 100 ms. After
 $TERM_AT s every server connection is terminated (\`pg_terminate_backend\`, $d_terminated
-connections); at $RESTART_AT s the database is shut down (fast), stays down $DB_DOWN s and starts again
-(\`scripts/pg.sh restart\`).
+connections); at $RESTART_AT s the database is shut down (CHECKPOINT, then a fast shutdown), stays
+down $DB_DOWN s and starts again (\`scripts/pg.sh restart\`); the load goes on $AFTER s more.
 
 | | |
 |---|---|
@@ -345,9 +362,10 @@ connections); at $RESTART_AT s the database is shut down (fast), stays down $DB_
 ## 4. Idempotent retries
 
 $STEADY clients book their own slots for $RUN s, each booking with a new \`Idempotency-Key\`.
-The first try of every booking gives up after 1-15 ms (dropping the connection, as a client
-on a bad network would); it is retried with the same key and body until it gets an answer
-(\`409 idempotency_request_in_progress\` and 5xx are retried, at most 200 tries 20 ms apart).
+The first try of every booking gives up after a random 1-60 ms (dropping the connection, as a
+client on a bad network would); it is retried with the same key and body until it gets an
+answer (\`409 idempotency_request_in_progress\`, 5xx and no answer are retried, at most 50
+tries 20 ms apart).
 
 | | |
 |---|---|
@@ -356,7 +374,7 @@ on a bad network would); it is retried with the same key and body until it gets 
 | keys retried | $i_retried |
 | final answer 201 | $i_ok |
 | booked twice (two appointments for a key's slot, or two ids for one key) | **$i_twice** |
-| told 4xx while the booking exists | **$i_lied** |
+| told 4xx (other than "in progress") while the booking exists | **$i_lied** |
 | keys without a final answer | $i_unresolved ($i_unresolved_detail; $i_unresolved_booked of them booked) |
 | 201 not in the database | **$i_missing** |
 | all answers | $i_answers |

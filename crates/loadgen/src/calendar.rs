@@ -7,7 +7,6 @@ use clap::Args;
 use uuid::Uuid;
 
 const DOCTOR: u128 = 0xd0c7_0000;
-const PATIENT: u128 = 0x9a71_0000;
 const SLOT: u128 = 0x5107_0000;
 
 /// Slots per doctor and weekday (09:00-17:00, 30 minutes each).
@@ -58,10 +57,6 @@ impl Calendar {
         bench_id(DOCTOR, d)
     }
 
-    pub fn patient_id(&self, p: u64) -> Uuid {
-        bench_id(PATIENT, p)
-    }
-
     pub fn patient_email(&self, p: u64) -> String {
         format!("patient{p}@bench.shms.test")
     }
@@ -108,8 +103,8 @@ mod tests {
             "51070000-0000-4000-8000-000000000001"
         );
         assert_eq!(
-            bench_id(PATIENT, 9999).to_string(),
-            "9a710000-0000-4000-8000-00000000270f"
+            bench_id(DOCTOR, 199).to_string(),
+            "d0c70000-0000-4000-8000-0000000000c7"
         );
     }
 }

@@ -102,7 +102,7 @@ struct StressArgs {
     /// Steady and idempotent: seconds of load.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Per-request timeout in milliseconds (the idempotent mode's first tries use 1-15 ms).
+    /// Per-request timeout in milliseconds (the idempotent mode's first tries use 1-60 ms).
     #[arg(long, default_value_t = 5000)]
     timeout_ms: u64,
     /// Also poll GET /health/ready every 100 ms and write its answers (kind `ready`).
@@ -111,6 +111,12 @@ struct StressArgs {
     /// Where to write one CSV line per request.
     #[arg(long)]
     outcomes: PathBuf,
+    /// Created once every client is logged in and the load starts (for fault scripts).
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+    /// Steady and idempotent: also stop as soon as this file exists.
+    #[arg(long)]
+    stop_file: Option<PathBuf>,
     #[command(flatten)]
     calendar: Calendar,
 }
@@ -461,10 +467,18 @@ async fn stress(authority: Rc<String>, args: StressArgs) -> Result<Value, BoxErr
     for task in logins {
         ready.push(task.await??);
     }
+    if let Some(path) = &args.ready_file {
+        std::fs::write(path, b"ready\n")?;
+    }
     let until = Instant::now() + Duration::from_secs(args.duration);
+    let stop_file = Rc::new(args.stop_file.clone());
+    let stopped = move |stop_file: &Option<PathBuf>| {
+        Instant::now() >= until || stop_file.as_ref().is_some_and(|path| path.exists())
+    };
     let mut tasks = Vec::new();
     for (v, (mut client, mut own)) in (0_u64..).zip(ready) {
         let calendar = Rc::clone(&calendar);
+        let stop_file = Rc::clone(&stop_file);
         let attempts = args.attempts / n + u64::from(v < args.attempts % n);
         let pool = args.slots;
         tasks.push(tokio::task::spawn_local(async move {
@@ -480,7 +494,7 @@ async fn stress(authority: Rc<String>, args: StressArgs) -> Result<Value, BoxErr
                         (calendar.slot(rng.below(pool), 0), 0)
                     }
                     _ => {
-                        if Instant::now() >= until {
+                        if stopped(&stop_file) {
                             break;
                         }
                         match own.next(&calendar) {
@@ -495,10 +509,10 @@ async fn stress(authority: Rc<String>, args: StressArgs) -> Result<Value, BoxErr
                 let mut attempt = 0_u32;
                 loop {
                     attempt += 1;
-                    // the first try of an idempotent booking gives up almost at once, as a
-                    // client on a bad network would; the retries wait for the answer
+                    // the first try of an idempotent booking may give up early, as a client
+                    // on a bad network would; the retries wait for the answer
                     let limit = if mode == StressMode::Idempotent && attempt == 1 {
-                        Duration::from_millis(1 + rng.below(15))
+                        Duration::from_millis(1 + rng.below(60))
                     } else {
                         timeout
                     };
@@ -518,7 +532,7 @@ async fn stress(authority: Rc<String>, args: StressArgs) -> Result<Value, BoxErr
                         finished_ms: now_ms(),
                     });
                     let retry = mode == StressMode::Idempotent
-                        && attempt < 200
+                        && attempt < 50
                         && (result.is_err()
                             || code == "idempotency_request_in_progress"
                             || status >= 500);
@@ -538,10 +552,11 @@ async fn stress(authority: Rc<String>, args: StressArgs) -> Result<Value, BoxErr
     }
     let probe = args.probe.then(|| {
         let authority = Rc::clone(&authority);
+        let stop_file = Rc::clone(&stop_file);
         tokio::task::spawn_local(async move {
             let mut client = Client::new(&authority);
             let mut outcomes = Vec::new();
-            while Instant::now() < until {
+            while !stopped(&stop_file) {
                 let started_ms = now_ms();
                 let status = match client
                     .send(Call::get("/health/ready"), Duration::from_secs(2))
