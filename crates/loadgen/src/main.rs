@@ -238,8 +238,7 @@ impl OwnSlots {
 }
 
 fn check_shape(calendar: &Calendar, connections: u64) -> Result<(), BoxError> {
-    if connections == 0 || connections > calendar.doctors || calendar.patients < calendar.doctors
-    {
+    if connections == 0 || connections > calendar.doctors || calendar.patients < calendar.doctors {
         return Err("need 0 < connections <= doctors <= patients".into());
     }
     Ok(())
@@ -272,6 +271,13 @@ async fn bench(authority: Rc<String>, args: BenchArgs) -> Result<Value, BoxError
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(args.warmup);
     let until = measure_from + Duration::from_secs(args.duration);
+    // CPU of the server and the database over the measured window only (not the logins)
+    let cpu_at_start = args.server_pid.map(|pid| {
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            stats::cpu_seconds(pid)
+        })
+    });
     let mut tasks = Vec::new();
     for (v, (mut client, mut own)) in (0_u64..).zip(ready) {
         let calendar = Rc::clone(&calendar);
@@ -352,6 +358,14 @@ async fn bench(authority: Rc<String>, args: BenchArgs) -> Result<Value, BoxError
     });
     summary["connections"] = json!(args.connections);
     summary["calendar_exhausted"] = json!(exhausted);
+    if let (Some(pid), Some(start)) = (args.server_pid, cpu_at_start) {
+        let (server0, postgres0) = start.await?;
+        let (server1, postgres1) = stats::cpu_seconds(pid);
+        let ok = summary["succeeded"].as_f64().unwrap_or(0.0).max(1.0);
+        let per_ok = |cpu: f64| (cpu * 1000.0 / ok * 100.0).round() / 100.0;
+        summary["server_cpu_ms_per_ok"] = json!(per_ok(server1 - server0));
+        summary["postgres_cpu_ms_per_ok"] = json!(per_ok(postgres1 - postgres0));
+    }
     if let Some((peak, now)) = args.server_pid.and_then(stats::memory_kb) {
         summary["server_peak_rss_kb"] = json!(peak);
         summary["server_rss_kb"] = json!(now);
@@ -438,7 +452,9 @@ async fn stress(authority: Rc<String>, args: StressArgs) -> Result<Value, BoxErr
     let n = args.connections;
     match args.mode {
         StressMode::Contention if args.slots > calendar.times() || n > calendar.patients => {
-            return Err("contention needs slots <= slots per doctor and clients <= patients".into());
+            return Err(
+                "contention needs slots <= slots per doctor and clients <= patients".into(),
+            );
         }
         StressMode::Steady | StressMode::Idempotent => check_shape(&calendar, n)?,
         StressMode::Contention => {}

@@ -80,3 +80,36 @@ pub fn memory_kb(pid: u32) -> Option<(u64, u64)> {
     };
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
+
+/// CPU seconds (user + system) used so far by one process, and by all processes named
+/// `postgres` (the database's backends), from /proc.
+pub fn cpu_seconds(pid: u32) -> (f64, f64) {
+    fn used(stat: &str) -> Option<(&str, f64)> {
+        let comm = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?;
+        let mut fields = stat
+            .get(stat.rfind(')')? + 2..)?
+            .split_whitespace()
+            .skip(11);
+        let user: f64 = fields.next()?.parse().ok()?;
+        let system: f64 = fields.next()?.parse().ok()?;
+        // USER_HZ is 100 on every Linux this runs on
+        Some((comm, (user + system) / 100.0))
+    }
+    let read = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    let server = read(&pid.to_string())
+        .as_deref()
+        .and_then(used)
+        .map_or(0.0, |(_, cpu)| cpu);
+    let postgres = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| read(&entry.file_name().to_string_lossy()))
+        .filter_map(|stat| {
+            used(&stat)
+                .filter(|(comm, _)| *comm == "postgres")
+                .map(|(_, cpu)| cpu)
+        })
+        .sum();
+    (server, postgres)
+}
