@@ -77,14 +77,16 @@ echo "first day $first_day, $slots slots"
 pgbench_run() { # name clients script [-D ...]
   local name=$1 clients=$2 script=$3
   shift 3
-  cpu - >"$work/$name.cpu0"
+  # backends exit with pgbench and take their CPU counters along: sample inside the run
+  (sleep 2 && cpu - >"$work/$name.cpu0" && sleep $((SECONDS_PER_RUN - 4)) && cpu - >"$work/$name.cpu1") &
+  local sampler=$!
   "$PGBENCH" -M prepared -n -c "$clients" -j 2 -T "$SECONDS_PER_RUN" "$@" \
     -f "$ROOT/sql/bench/$script" "$server_url/shms_bench_pg" >"$work/$name.out" 2>&1 ||
     { cat "$work/$name.out" >&2; exit 1; }
   grep -q 'number of failed transactions: 0 ' "$work/$name.out" ||
     { echo "bench.sh: $name had failed transactions" >&2; cat "$work/$name.out" >&2; exit 1; }
-  cpu - >"$work/$name.cpu1"
-  sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/$name.out" >"$work/$name.tps"
+  wait "$sampler"
+  sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$work/$name.out" | xargs printf '%.1f\n' >"$work/$name.tps"
   sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' "$work/$name.out" >"$work/$name.lat"
   echo "pgbench $name: $(cat "$work/$name.tps") tps, latency average $(cat "$work/$name.lat") ms"
 }
@@ -174,7 +176,8 @@ per_booking() { # name count
   python3 -c "a = open('$work/$1.cpu0').read().split(); b = open('$work/$1.cpu1').read().split(); n = max($2, 1)
 print(f'{1000 * (float(b[0]) - float(a[0])) / n:.2f} | {1000 * (float(b[1]) - float(a[1])) / n:.2f}')"
 }
-pg_txns() { sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/$1.out"; }
+# transactions inside the sampled window (the run minus 2 s at each end), from the rate
+pg_txns() { python3 -c "print(int(float('$(cat "$work/$1.tps")') * ($SECONDS_PER_RUN - 4)))"; }
 
 verdict() { if python3 -c "import sys; sys.exit(0 if $1 else 1)"; then echo met; else echo "**not met**"; fi; }
 row() { # label file
@@ -197,9 +200,9 @@ over HTTP against \`target/release/shms serve\`), measured back to back on the s
 and the same generated calendar. The machine is noisy and shared; compare ratios within one
 run, not absolute figures across runs.
 
-Machine: $(nproc) CPUs ($cpu), PostgreSQL $pgver (fsync/synchronous_commit: $durable, i.e.
-every commit waits for its WAL flush). The load generator, the server, pgbench and PostgreSQL
-all share these CPUs.
+Machine: $(nproc) CPUs ($cpu), PostgreSQL $pgver, fsync/synchronous_commit
+$durable (every commit waits for its WAL flush). The load generator, the server, pgbench and
+PostgreSQL all share these CPUs.
 
 ## Targets
 
@@ -252,7 +255,7 @@ measured run; the CPUs are shared with the load generator or pgbench):
 
 | run | server | PostgreSQL (all backends) |
 |---|---|---|
-| pgbench book.sql, $CONNECTIONS clients | – | $(per_booking "book-$CONNECTIONS" "$(pg_txns "book-$CONNECTIONS")") |
+| pgbench book.sql, $CONNECTIONS clients | – | $(per_booking "book-$CONNECTIONS" "$(pg_txns "book-$CONNECTIONS")" | cut -d'|' -f2) |
 | API POST /appointments, $CONNECTIONS connections | $(json "$work/api-book.json" server_cpu_ms_per_ok) | $(json "$work/api-book.json" postgres_cpu_ms_per_ok) |
 
 **Memory.** The server's peak comes from the logins (the booking run logs its 200 patients in
