@@ -22,7 +22,7 @@ WITH_DB := $(ROOT)/scripts/with-db.sh
 PG := $(ROOT)/scripts/pg.sh
 DB_NAME := shms
 
-.PHONY: build run test lint fmt fuzz check help db-start db-stop db-url psql clean-db
+.PHONY: build run test lint fmt fuzz fuzz-short bench stress stress-short ci-extra check help db-start db-stop db-url psql clean-db
 
 build: ## Build the release binary (target/release/shms)
 	$(CARGO) build --release -p shms-server
@@ -55,6 +55,30 @@ fmt: ## Format all code
 fuzz: ## schemathesis against the served OpenAPI document, as admin, doctor and patient (FUZZ_EXAMPLES=25)
 	$(CARGO) build -p shms-server
 	$(WITH_DB) $(ROOT)/scripts/fuzz.sh
+
+fuzz-short: ## The shortened fuzz pass of CI (FUZZ_EXAMPLES=5)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5} $(MAKE) --no-print-directory fuzz
+
+LOAD_BIN := $(TARGET_DIR)/release/shms-load
+
+# Release builds: figures of a debug build say nothing. A durable cluster (not SHMS_PG_FAST):
+# the booking's cost is mostly its commit.
+bench: ## pgbench vs the API on a generated calendar; writes docs/performance.md
+	$(CARGO) build --release --locked -p shms-server -p shms-loadgen
+	$(WITH_DB) $(ROOT)/scripts/bench.sh
+
+stress: ## Contention, SIGKILL, database outage and idempotent retries; writes docs/reliability.md
+	$(CARGO) build --release --locked -p shms-server -p shms-loadgen
+	$(WITH_DB) $(ROOT)/scripts/stress.sh
+
+# The CI race pass: debug binaries (their dependencies are built by `make test` already),
+# fewer attempts, no report. SHMS_PG_FAST=1 like `make test`, also across the restart.
+stress-short: ## The shortened stress pass of CI (debug build, a few thousand attempts)
+	$(CARGO) build --locked -p shms-server -p shms-loadgen
+	SHMS_PG_FAST=1 STRESS_SHORT=1 SHMS_BIN=$(TARGET_DIR)/debug/shms SHMS_LOAD_BIN=$(TARGET_DIR)/debug/shms-load \
+	  $(WITH_DB) $(ROOT)/scripts/stress.sh
+
+ci-extra: fuzz-short stress-short ## What .ci/run adds after `make test`
 
 check: build ## Run `shms check` against the database
 	$(WITH_DB) "$(BIN)" check

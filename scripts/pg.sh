@@ -11,6 +11,8 @@
 #   url         print the base URL if running, exit 1 if not.
 #   ensure-db   create database NAME if missing (cluster must be running).
 #   destroy     stop and delete the whole cluster directory.
+#   restart [S] fast shutdown, S seconds down (default 0), start again on the same
+#               port with the same options (the database outage of `make stress`).
 #   acquire     like start, but registers PID as a user of the cluster; if this
 #               call had to start the cluster, it is marked "auto-started".
 #   release     unregister PID; an auto-started cluster is stopped once its
@@ -622,6 +624,24 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'dbname')
 SQL
 }
 
+cmd_restart() {
+  local down=${1:-0}
+  [[ $down =~ ^[0-9]+([.][0-9]+)?$ ]] || die "usage: pg.sh restart [SECONDS]"
+  locate_state_dir
+  is_running || die "cluster not running"
+  take_lock
+  resolve_binaries
+  # pg_ctl start without -o would drop the port and settings: reuse what it ran with
+  local port opts
+  port=$(running_port)
+  opts=$(server_options "$port")
+  log "restarting cluster on 127.0.0.1:$port (down ${down}s)"
+  as_pg "$PG_CTL" stop -D "$DATA_DIR" -m fast -w -t 60 >&2
+  sleep "$down"
+  as_pg "$PG_CTL" start -D "$DATA_DIR" -l "$LOG_FILE" -w -t "$START_TIMEOUT" -o "$opts" >&2 9>&-
+  wait_ready "$port"
+}
+
 cmd_destroy() {
   locate_state_dir
   if [[ -d $STATE_DIR ]]; then
@@ -645,6 +665,7 @@ status) cmd_status ;;
 url) cmd_url ;;
 ensure-db) cmd_ensure_db "${2:-}" ;;
 destroy) cmd_destroy ;;
+restart) cmd_restart "${2:-}" ;;
 acquire) cmd_acquire "${2:-}" ;;
 release) cmd_release "${2:-}" ;;
 -h | --help | help) usage 0 ;;

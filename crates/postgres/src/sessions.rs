@@ -1,4 +1,5 @@
-//! Login sessions: stored by token hash, checked and touched in one statement per request.
+//! Login sessions: stored by token hash, checked (and now and then touched) in one statement
+//! per request.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -25,13 +26,28 @@ struct LiveSession {
 }
 
 /// One round trip validates the token, checks the user is enabled and slides the idle
-/// window. `GREATEST` keeps `last_used_at` monotonic when requests race.
+/// window.
+///
+/// It runs on every authenticated request, so it writes only when the recorded use is
+/// older than a tenth of the idle timeout (at most a minute): otherwise it is a plain read
+/// (no row lock, no WAL, no commit flush). A busy session is written about once a minute
+/// instead of once per request; the price is that `last_used_at` lags by up to that step,
+/// so an idle session can end up to that step early (1 of the default 30 minutes).
+/// `s.last_used_at < $2` keeps `last_used_at` monotonic when requests race: the UPDATE
+/// re-checks it against the newest row version.
 const TOUCH: &str = "\
-UPDATE sessions s SET last_used_at = GREATEST(s.last_used_at, $2)
-  FROM users u
- WHERE s.token_hash = $1 AND u.id = s.user_id AND NOT u.disabled
-   AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at > $3
-RETURNING s.id AS session_id, u.id AS user_id, u.role";
+WITH live AS (
+    SELECT s.id, u.id AS user_id, u.role, s.last_used_at
+      FROM sessions s JOIN users u ON u.id = s.user_id
+     WHERE s.token_hash = $1 AND NOT u.disabled
+       AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at > $3
+), touched AS (
+    UPDATE sessions s SET last_used_at = $2
+      FROM live
+     WHERE s.id = live.id AND s.last_used_at < $2
+       AND live.last_used_at < $2 - LEAST(interval '1 minute', ($2 - $3) / 10)
+)
+SELECT live.id AS session_id, live.user_id, live.role FROM live";
 
 impl SessionRepository for PgStore {
     async fn create(&self, session: NewSession) -> Result<(), StoreError> {
