@@ -435,3 +435,48 @@ async fn the_doctor_checks_in_completes_and_marks_no_shows() {
     assert_problem(status, &problem, StatusCode::CONFLICT, "invalid_transition");
     assert!(server.violations().await.is_empty());
 }
+
+/// A client that gives up mid-request (timeout) and retries with the same key gets the one
+/// booking, never "in progress" for good and never a second booking: once the key is claimed
+/// the work and the stored response finish without the client.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_gives_up_and_retries_with_its_key_gets_the_one_booking() {
+    let server = Server::start().await;
+    let admin = server.admin().await;
+    let (doctor, doctor_id) = server.doctor(&admin).await;
+    let starts: Vec<_> = (0..24).map(|n| later(2 * n)).collect();
+    let slots = server.slots(&doctor, &doctor_id, &starts).await;
+    let (patient, patient_id) = server.patient().await;
+    for (n, slot) in slots.iter().enumerate() {
+        let key = format!("give-up-{n}");
+        // abandon after a few milliseconds: sometimes before the claim, sometimes after
+        let abandoned = server
+            .client
+            .post(format!("{}/api/v1/appointments", server.base))
+            .bearer_auth(&patient)
+            .header("Idempotency-Key", &key)
+            .timeout(std::time::Duration::from_millis(1 + (n as u64 % 6)))
+            .json(&json!({"slot_id": slot}))
+            .send()
+            .await;
+        drop(abandoned);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let (status, body) = loop {
+            let (status, body, _) = server
+                .post_keyed("/appointments", &patient, &key, json!({"slot_id": slot}))
+                .await;
+            let in_progress = body["code"] == "idempotency_request_in_progress";
+            if !in_progress || std::time::Instant::now() > deadline {
+                break (status, body);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(status, StatusCode::CREATED, "slot {n}: {body}");
+        assert_eq!(body["appointment"]["slot_id"], slot.as_str());
+    }
+    let booked = format!(
+        "SELECT count(*) AS n FROM appointments WHERE patient_id = '{patient_id}' AND status = 'booked'"
+    );
+    assert_eq!(server.count(&booked).await, 24);
+    assert_eq!(server.violations().await, vec![]);
+}

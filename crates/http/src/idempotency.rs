@@ -2,6 +2,11 @@
 //! stored and replayed for repeats of the same request; the key with another request is
 //! 422 `idempotency_key_reused`; a repeat while the first is still running is 409.
 //! Server errors (5xx) are not stored, so a retry after one does the work again.
+//!
+//! Once a key is claimed, the work and the storing of its response run on their own task:
+//! a client that gives up (timeout, closed connection) drops the request, and the claim must
+//! still end with the stored response, or every retry would meet "in progress" until the
+//! claim goes stale.
 
 use std::future::Future;
 
@@ -56,61 +61,96 @@ fn replay(status: u16, body: Vec<u8>) -> Response {
 }
 
 /// Runs `work` at most once per (caller, key): see the module docs. Without the header it
-/// simply runs `work`.
+/// simply runs `work`. `work` gets the state, the caller and the body back, owned, because
+/// it may outlive the request.
 pub async fn idempotent<P, F, Fut>(
     state: &AppState<P>,
     actor: &Actor,
     headers: &HeaderMap,
     route: &str,
-    body: &JsonBody,
+    body: JsonBody,
     work: F,
 ) -> Response
 where
     P: Ports,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Response>,
+    F: FnOnce(AppState<P>, Actor, JsonBody) -> Fut + Send + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
 {
     let key = match key_of(headers) {
         Ok(Some(key)) => key,
-        Ok(None) => return work().await,
+        Ok(None) => return work(state.clone(), *actor, body).await,
         Err(problem) => return problem.into_response(),
     };
-    let idempotency = &state.services.idempotency;
     let print = fingerprint("POST", route, &body.canonical());
-    match idempotency.begin(actor, &key, print).await {
-        Err(error) => ApiError::from(error).into_response(),
-        Ok(IdempotencyStart::Replay { status, body }) => replay(status, body),
-        Ok(IdempotencyStart::Mismatch) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "Idempotency key reused",
-            "This Idempotency-Key was used with a different request; use a new key for a new request.",
-        )
-        .into_response(),
-        Ok(IdempotencyStart::InProgress) => ApiError::conflict(
-            "idempotency_request_in_progress",
-            "Request in progress",
-            "The first request with this Idempotency-Key is still running; retry shortly.",
-        )
-        .into_response(),
-        Ok(IdempotencyStart::Started) => {
-            let (parts, body) = work().await.into_parts();
-            let bytes = match to_bytes(body, MAX_STORED_BODY).await {
-                Ok(bytes) => bytes,
-                Err(_) => {
-                    let _ = idempotency.release(actor, &key).await;
-                    return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error", "The response could not be stored.").into_response();
-                }
-            };
-            let stored = if parts.status.is_server_error() {
-                idempotency.release(actor, &key).await
-            } else {
-                idempotency.complete(actor, &key, parts.status.as_u16(), bytes.to_vec()).await
-            };
-            if let Err(error) = stored {
-                tracing::warn!(%error, "idempotency key not recorded");
+    let (state, actor) = (state.clone(), *actor);
+    // from the claim on, nothing may be abandoned half-way: see the module docs
+    let claimed = tokio::spawn(async move {
+        match state.services.idempotency.begin(&actor, &key, print).await {
+            Err(error) => ApiError::from(error).into_response(),
+            Ok(IdempotencyStart::Replay { status, body }) => replay(status, body),
+            Ok(IdempotencyStart::Mismatch) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                "This Idempotency-Key was used with a different request; use a new key for a new request.",
+            )
+            .into_response(),
+            Ok(IdempotencyStart::InProgress) => ApiError::conflict(
+                "idempotency_request_in_progress",
+                "Request in progress",
+                "The first request with this Idempotency-Key is still running; retry shortly.",
+            )
+            .into_response(),
+            Ok(IdempotencyStart::Started) => {
+                let response = work(state.clone(), actor, body).await;
+                settle(&state, &actor, &key, response).await
             }
-            Response::from_parts(parts, Body::from(bytes))
         }
+    });
+    claimed.await.unwrap_or_else(|join| {
+        tracing::error!(error = %join, "idempotent request task failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "Something went wrong on our side; it has been logged.",
+        )
+        .into_response()
+    })
+}
+
+/// Stores the response of a claimed key (or releases the claim after a server error) and
+/// hands the response back.
+async fn settle<P: Ports>(
+    state: &AppState<P>,
+    actor: &Actor,
+    key: &str,
+    response: Response,
+) -> Response {
+    let idempotency = &state.services.idempotency;
+    let (parts, body) = response.into_parts();
+    let bytes = match to_bytes(body, MAX_STORED_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let _ = idempotency.release(actor, key).await;
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+                "The response could not be stored.",
+            )
+            .into_response();
+        }
+    };
+    let stored = if parts.status.is_server_error() {
+        idempotency.release(actor, key).await
+    } else {
+        idempotency
+            .complete(actor, key, parts.status.as_u16(), bytes.to_vec())
+            .await
+    };
+    if let Err(error) = stored {
+        tracing::warn!(%error, "idempotency key not recorded");
     }
+    Response::from_parts(parts, Body::from(bytes))
 }

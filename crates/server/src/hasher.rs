@@ -1,6 +1,11 @@
-//! argon2id password hashing off the async runtime: on Tokio's blocking pool, with at most
-//! `concurrency` hashes at once, so a burst of logins queues here instead of starving the
-//! request-serving threads (each hash takes ~19 MiB and tens of milliseconds).
+//! argon2id password hashing off the async runtime: on `concurrency` dedicated threads, so a
+//! burst of logins queues here instead of starving the request-serving threads (each hash
+//! takes ~19 MiB and tens of milliseconds).
+//!
+//! Dedicated threads rather than Tokio's blocking pool: glibc keeps a freed 19 MiB block in
+//! the arena of the thread that freed it, and the blocking pool grows to many threads under
+//! a login burst, so the server's resident memory grew to ~600 MB (docs/performance.md). A
+//! fixed set of hashing threads bounds what the allocator can keep to a few blocks.
 
 use std::sync::Arc;
 
@@ -18,10 +23,13 @@ pub const ITERATIONS: u32 = 2;
 /// Lanes.
 pub const PARALLELISM: u32 = 1;
 
+type Job = Box<dyn FnOnce() + Send>;
+
 /// The production `PasswordHasher`.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
     /// Verified against when the account does not exist, so unknown e-mails cost the same.
     dummy_hash: Arc<String>,
 }
@@ -64,8 +72,32 @@ impl Argon2Hasher {
     /// If the dummy hash cannot be computed (no randomness).
     pub fn new(concurrency: usize) -> Result<Self, StoreError> {
         let dummy = hash_blocking("dummy password for unknown accounts")?;
+        let concurrency = concurrency.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..concurrency {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        // the lock is held only while taking the next job; a poisoned lock or
+                        // a closed channel (the hasher was dropped) ends the thread
+                        let next = match queue.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match next {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| StoreError::Other(Box::new(e)))?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            jobs,
             dummy_hash: Arc::new(dummy),
         })
     }
@@ -79,9 +111,16 @@ impl Argon2Hasher {
             .acquire()
             .await
             .map_err(|_| StoreError::Unavailable("hasher closed".into()))?;
-        tokio::task::spawn_blocking(work)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                // the caller may have gone; its result is then simply dropped
+                let _ = done.send(work());
+            }))
+            .map_err(|_| StoreError::Unavailable("hasher stopped".into()))?;
+        result
             .await
-            .map_err(|e| StoreError::Other(Box::new(e)))
+            .map_err(|_| StoreError::Other("a hashing thread stopped".into()))
     }
 }
 

@@ -77,9 +77,14 @@ pub async fn book<P: Ports>(
     if actor.role == Role::Doctor {
         return ApiError::forbidden("doctors cannot book appointments").into_response();
     }
-    idempotent(&state, &actor, &headers, "/appointments", &body, || async {
-        book_now(&state, &actor, &body).await.into_response()
-    })
+    idempotent(
+        &state,
+        &actor,
+        &headers,
+        "/appointments",
+        body,
+        |state, actor, body| async move { book_now(&state, &actor, &body).await.into_response() },
+    )
     .await
 }
 
@@ -348,8 +353,12 @@ pub async fn series<P: Ports>(
         &actor,
         &headers,
         "/appointments/series",
-        &body,
-        || async { book_series_now(&state, &actor, &body).await.into_response() },
+        body,
+        |state, actor, body| async move {
+            book_series_now(&state, &actor, &body)
+                .await
+                .into_response()
+        },
     )
     .await
 }

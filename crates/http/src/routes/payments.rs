@@ -86,9 +86,16 @@ pub async fn pay<P: Ports>(
         return ApiError::forbidden("doctors cannot pay or record payments").into_response();
     }
     let route = format!("/payments/{id}/pay");
-    idempotent(&state, &actor, &headers, &route, &body, || async {
-        pay_now(&state, &actor, id, &body).await.into_response()
-    })
+    idempotent(
+        &state,
+        &actor,
+        &headers,
+        &route,
+        body,
+        move |state, actor, body| async move {
+            pay_now(&state, &actor, id, &body).await.into_response()
+        },
+    )
     .await
 }
 
@@ -153,9 +160,16 @@ pub async fn refund<P: Ports>(
         return ApiError::forbidden("only administrators refund payments").into_response();
     }
     let route = format!("/payments/{id}/refunds");
-    idempotent(&state, &actor, &headers, &route, &body, || async {
-        refund_now(&state, &actor, id, &body).await.into_response()
-    })
+    idempotent(
+        &state,
+        &actor,
+        &headers,
+        &route,
+        body,
+        move |state, actor, body| async move {
+            refund_now(&state, &actor, id, &body).await.into_response()
+        },
+    )
     .await
 }
 
