@@ -1,6 +1,6 @@
 -- pgbench: the database work of one booking, statement for statement what
 -- crates/postgres/src/appointments.rs `insert_booking` sends inside its transaction:
--- BEGIN; INSERT INTO appointments ... SELECT FROM slots; INSERT INTO payments ... SELECT
+-- BEGIN; INSERT INTO appointments ... SELECT FROM slots ... FOR UPDATE; INSERT INTO payments ... SELECT
 -- FROM doctors; COMMIT. (The adapter binds a v7 uuid made in Rust for the new ids; here
 -- gen_random_uuid() makes them.)
 --
@@ -16,7 +16,7 @@
 BEGIN;
 INSERT INTO "appointments" ("id", "patient_id", "doctor_id", "slot_id", "starts_at", "ends_at", "reason", "booked_by")
 SELECT gen_random_uuid(), bench_id('9a710000', :p), "slots"."doctor_id", "slots"."id", "slots"."starts_at", "slots"."ends_at", 'bench', bench_id('9a710000', :p)
-  FROM "slots" WHERE "slots"."id" = bench_id('51070000', :n)
+  FROM "slots" WHERE "slots"."id" = bench_id('51070000', :n) FOR UPDATE
 RETURNING "appointments"."id" AS appointment_id, "appointments"."patient_id", "appointments"."doctor_id", "appointments"."slot_id",
           "appointments"."starts_at", "appointments"."ends_at", "appointments"."reason", "appointments"."status",
           "appointments"."cancel_reason", "appointments"."cancelled_at", "appointments"."created_at" \gset

@@ -132,7 +132,7 @@ impl SlotRepository for PgStore {
     ) -> Result<Page<Slot>, StoreError> {
         let mut conn = self.conn().await?;
         // walks slots_free_search_idx in (starts_at, id) order and stops after one page; the
-        // plan is in docs/performance.md
+        // plan is in docs/scheduling.md
         let mut query = slots::table
             .inner_join(doctors::table)
             .filter(slots::status.eq("free"))
