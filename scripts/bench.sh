@@ -216,8 +216,8 @@ PostgreSQL all share these CPUs.
 
 Calendar (\`sql/bench/generate.sql\`): 200 doctors × 8 weeks of free 30-minute weekday slots
 ($slots slots from $first_day), 10,000 patients. Scripts: \`sql/bench/book.sql\` is the
-statement-for-statement transaction of \`insert_booking\` (BEGIN; INSERT appointments …
-SELECT FROM slots; INSERT payments … SELECT FROM doctors; COMMIT), each client booking its
+statement the adapter sends for a booking (\`BOOK\` in crates/postgres/src/appointments.rs:
+one WITH … INSERT appointments … INSERT payments … statement, atomic by itself), each client booking its
 own sequence of slots so that no transaction fails; \`sql/bench/search.sql\` is the free-slot
 search by specialty over one weekday (LIMIT 51). Prepared statements (\`-M prepared\`), as
 diesel-async uses them; $SECONDS_PER_RUN s each.

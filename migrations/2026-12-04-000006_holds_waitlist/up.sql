@@ -31,8 +31,10 @@ END $$;
 CREATE TRIGGER slots_drop_hold_when_taken BEFORE INSERT OR UPDATE ON slots
     FOR EACH ROW EXECUTE FUNCTION slots_drop_hold_when_taken();
 
--- Taking a slot (booking or rescheduling into it): blocked slots and slots held by another
--- patient are refused. The slot row lock serialises this against a concurrent hold.
+-- Taking a slot (booking or rescheduling into it): blocked or started slots and slots held
+-- by another patient are refused. The slot row lock serialises this against a concurrent
+-- hold. The booking relies on these checks instead of reading the slot first (one round
+-- trip less per booking).
 CREATE FUNCTION occupy_slot(slot uuid, patient uuid) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     current slots%ROWTYPE;
@@ -41,6 +43,10 @@ BEGIN
     IF current.status = 'busy-unavailable' THEN
         RAISE EXCEPTION 'slot % is not available for booking', slot
             USING ERRCODE = 'P0001', CONSTRAINT = 'slots_unavailable';
+    END IF;
+    IF current.starts_at <= now() THEN
+        RAISE EXCEPTION 'slot % has already started', slot
+            USING ERRCODE = 'P0001', CONSTRAINT = 'slots_started';
     END IF;
     IF current.held_until > now() AND current.held_by <> patient THEN
         RAISE EXCEPTION 'slot % is held by another patient until %', slot, current.held_until

@@ -1,8 +1,7 @@
--- pgbench: the database work of one booking, statement for statement what
--- crates/postgres/src/appointments.rs `insert_booking` sends inside its transaction:
--- BEGIN; INSERT INTO appointments ... SELECT FROM slots ... FOR UPDATE; INSERT INTO payments ... SELECT
--- FROM doctors; COMMIT. (The adapter binds a v7 uuid made in Rust for the new ids; here
--- gen_random_uuid() makes them.)
+-- pgbench: the database work of one booking, exactly what
+-- crates/postgres/src/appointments.rs sends: the one statement `BOOK` (lock the slot,
+-- insert the appointment and its payment; atomic on its own, no BEGIN/COMMIT). (The adapter
+-- binds a v7 uuid made in Rust for the new ids; here gen_random_uuid() makes them.)
 --
 -- Slots are taken in a sequence private to each client, so no two transactions ever
 -- want the same slot and no client aborts on the exclusion constraints:
@@ -13,19 +12,25 @@
 \set n :client_id + 1 + :clients * (:i - 1)
 \set p (:n - 1) % :patients
 \if :n <= :slots
-BEGIN;
-INSERT INTO "appointments" ("id", "patient_id", "doctor_id", "slot_id", "starts_at", "ends_at", "reason", "booked_by")
-SELECT gen_random_uuid(), bench_id('9a710000', :p), "slots"."doctor_id", "slots"."id", "slots"."starts_at", "slots"."ends_at", 'bench', bench_id('9a710000', :p)
-  FROM "slots" WHERE "slots"."id" = bench_id('51070000', :n) FOR UPDATE
-RETURNING "appointments"."id" AS appointment_id, "appointments"."patient_id", "appointments"."doctor_id", "appointments"."slot_id",
-          "appointments"."starts_at", "appointments"."ends_at", "appointments"."reason", "appointments"."status",
-          "appointments"."cancel_reason", "appointments"."cancelled_at", "appointments"."created_at" \gset
-INSERT INTO "payments" ("id", "appointment_id", "amount_cents", "currency")
-SELECT gen_random_uuid(), :appointment_id::uuid, "doctors"."fee_cents", "doctors"."currency"
-  FROM "doctors" WHERE "doctors"."user_id" = :doctor_id::uuid
-RETURNING "payments"."id", "payments"."appointment_id", "payments"."amount_cents", "payments"."currency",
-          "payments"."status", "payments"."refunded_cents", "payments"."paid_at", "payments"."created_at";
-COMMIT;
+WITH slot AS (
+    SELECT id, doctor_id, starts_at, ends_at FROM slots WHERE id = bench_id('51070000', :n) FOR UPDATE
+), appointment AS (
+    INSERT INTO appointments (id, patient_id, doctor_id, slot_id, starts_at, ends_at, reason, booked_by)
+    SELECT gen_random_uuid(), bench_id('9a710000', :p), slot.doctor_id, slot.id, slot.starts_at, slot.ends_at, 'bench', bench_id('9a710000', :p) FROM slot
+    RETURNING id, patient_id, doctor_id, slot_id, starts_at, ends_at, reason, status,
+              cancel_reason, cancelled_at, created_at
+), payment AS (
+    INSERT INTO payments (id, appointment_id, amount_cents, currency)
+    SELECT gen_random_uuid(), appointment.id, d.fee_cents, d.currency
+      FROM appointment JOIN doctors d ON d.user_id = appointment.doctor_id
+    RETURNING id, appointment_id, amount_cents, currency, status, refunded_cents, paid_at,
+              created_at
+)
+SELECT a.id, a.patient_id, a.doctor_id, a.slot_id, a.starts_at, a.ends_at, a.reason,
+       a.status, a.cancel_reason, a.cancelled_at, a.created_at,
+       p.id AS payment_id, p.amount_cents, p.currency, p.status AS payment_status,
+       p.refunded_cents, p.paid_at, p.created_at AS payment_created_at
+  FROM appointment a JOIN payment p ON p.appointment_id = a.id;
 \else
 -- the calendar is used up: make the run longer or the calendar bigger (never reached at the
 -- default 30 s on this machine)

@@ -1,15 +1,16 @@
 //! Booking and cancelling. Each is one transaction; the triggers of the core migration turn
 //! the slot busy or free and cancel an unpaid payment inside that same transaction.
 //!
-//! Round trips per booking: BEGIN, the appointment INSERT … SELECT … FOR UPDATE (locks the
-//! slot, copies its doctor and interval, fires the slot trigger), the payment INSERT … SELECT
-//! (copies the fee), COMMIT.
+//! Round trips per booking: one. `BOOK` locks the slot, inserts the appointment and its
+//! payment in a single statement, atomic by itself; the triggers refuse a taken, blocked,
+//! started or held slot.
 //!
 //! A series locks its slots (in id order, so two overlapping series cannot deadlock), asks
 //! the database which of them this patient cannot take, and books all of them only if none.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shms_domain::appointment::{
     Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
@@ -24,71 +25,125 @@ use uuid::Uuid;
 
 use crate::payments::insert_refund;
 use crate::rows::{AppointmentRow, PaymentRow, booking};
-use crate::schema::{appointments, doctors, payments, slots};
+use crate::schema::{appointments, payments, slots};
 use crate::slots::{parse_time_key, time_key};
 use crate::{PgStore, detached, map_diesel, retry_rollbacks};
 
+/// One booking as one statement: the slot row is locked, the appointment inserted (copying
+/// the slot's doctor and interval) and its payment inserted (copying the doctor's fee).
+/// One statement is atomic on its own, so a single booking needs no BEGIN/COMMIT round
+/// trips; the triggers (slot busy, holds, started slots) run at its end.
+///
+/// The slot's row lock comes first so that racing bookings of one slot queue on it before
+/// any of them inserts: two uncommitted conflicting rows would make the exclusion
+/// constraints wait on each other (a deadlock PostgreSQL breaks by aborting one).
+const BOOK: &str = "\
+    WITH slot AS ( \
+        SELECT id, doctor_id, starts_at, ends_at FROM slots WHERE id = $1 FOR UPDATE \
+    ), appointment AS ( \
+        INSERT INTO appointments (id, patient_id, doctor_id, slot_id, starts_at, ends_at, reason, booked_by) \
+        SELECT $2, $3, slot.doctor_id, slot.id, slot.starts_at, slot.ends_at, $4, $5 FROM slot \
+        RETURNING id, patient_id, doctor_id, slot_id, starts_at, ends_at, reason, status, \
+                  cancel_reason, cancelled_at, created_at \
+    ), payment AS ( \
+        INSERT INTO payments (id, appointment_id, amount_cents, currency) \
+        SELECT $6, appointment.id, d.fee_cents, d.currency \
+          FROM appointment JOIN doctors d ON d.user_id = appointment.doctor_id \
+        RETURNING id, appointment_id, amount_cents, currency, status, refunded_cents, paid_at, \
+                  created_at \
+    ) \
+    SELECT a.id, a.patient_id, a.doctor_id, a.slot_id, a.starts_at, a.ends_at, a.reason, \
+           a.status, a.cancel_reason, a.cancelled_at, a.created_at, \
+           p.id AS payment_id, p.amount_cents, p.currency, p.status AS payment_status, \
+           p.refunded_cents, p.paid_at, p.created_at AS payment_created_at \
+      FROM appointment a JOIN payment p ON p.appointment_id = a.id";
+
+#[derive(QueryableByName)]
+struct BookedRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    patient_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    doctor_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    slot_id: Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    starts_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    ends_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    reason: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    cancel_reason: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    cancelled_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    #[diesel(sql_type = SqlUuid)]
+    payment_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    amount_cents: i64,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Text)]
+    payment_status: String,
+    #[diesel(sql_type = BigInt)]
+    refunded_cents: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    paid_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    payment_created_at: DateTime<Utc>,
+}
+
+impl From<BookedRow> for (AppointmentRow, PaymentRow) {
+    fn from(row: BookedRow) -> Self {
+        (
+            AppointmentRow {
+                id: row.id,
+                patient_id: row.patient_id,
+                doctor_id: row.doctor_id,
+                slot_id: row.slot_id,
+                starts_at: row.starts_at,
+                ends_at: row.ends_at,
+                reason: row.reason,
+                status: row.status,
+                cancel_reason: row.cancel_reason,
+                cancelled_at: row.cancelled_at,
+                created_at: row.created_at,
+            },
+            PaymentRow {
+                id: row.payment_id,
+                appointment_id: row.id,
+                amount_cents: row.amount_cents,
+                currency: row.currency,
+                status: row.payment_status,
+                refunded_cents: row.refunded_cents,
+                paid_at: row.paid_at,
+                created_at: row.payment_created_at,
+            },
+        )
+    }
+}
+
+/// Books one slot (see `BOOK`); `None` when the slot does not exist.
 async fn insert_booking(
     conn: &mut AsyncPgConnection,
     new: &NewBooking,
 ) -> QueryResult<Option<(AppointmentRow, PaymentRow)>> {
-    let appointment = diesel::insert_into(appointments::table)
-        .values(
-            slots::table
-                .filter(slots::id.eq(new.slot_id.as_uuid()))
-                .select((
-                    new.appointment_id.as_uuid().into_sql::<SqlUuid>(),
-                    new.patient_id.as_uuid().into_sql::<SqlUuid>(),
-                    slots::doctor_id,
-                    slots::id,
-                    slots::starts_at,
-                    slots::ends_at,
-                    new.reason.as_str().into_sql::<Text>(),
-                    new.booked_by.as_uuid().into_sql::<SqlUuid>(),
-                ))
-                // racing bookings of one slot queue on its row here, before any of them
-                // inserts: two uncommitted conflicting rows would make the exclusion
-                // constraints wait on each other (a deadlock PostgreSQL breaks by aborting one)
-                .for_update(),
-        )
-        .into_columns((
-            appointments::id,
-            appointments::patient_id,
-            appointments::doctor_id,
-            appointments::slot_id,
-            appointments::starts_at,
-            appointments::ends_at,
-            appointments::reason,
-            appointments::booked_by,
-        ))
-        .returning(AppointmentRow::as_returning())
-        .get_result(conn)
+    let booked = diesel::sql_query(BOOK)
+        .bind::<SqlUuid, _>(new.slot_id.as_uuid())
+        .bind::<SqlUuid, _>(new.appointment_id.as_uuid())
+        .bind::<SqlUuid, _>(new.patient_id.as_uuid())
+        .bind::<Text, _>(new.reason.as_str())
+        .bind::<SqlUuid, _>(new.booked_by.as_uuid())
+        .bind::<SqlUuid, _>(new.payment_id.as_uuid())
+        .get_result::<BookedRow>(conn)
         .await
         .optional()?;
-    let Some(appointment) = appointment else {
-        return Ok(None);
-    };
-    let payment = diesel::insert_into(payments::table)
-        .values(
-            doctors::table
-                .filter(doctors::user_id.eq(appointment.doctor_id))
-                .select((
-                    new.payment_id.as_uuid().into_sql::<SqlUuid>(),
-                    appointment.id.into_sql::<SqlUuid>(),
-                    doctors::fee_cents,
-                    doctors::currency,
-                )),
-        )
-        .into_columns((
-            payments::id,
-            payments::appointment_id,
-            payments::amount_cents,
-            payments::currency,
-        ))
-        .returning(PaymentRow::as_returning())
-        .get_result(conn)
-        .await?;
-    Ok(Some((appointment, payment)))
+    Ok(booked.map(Into::into))
 }
 
 async fn load(
@@ -256,12 +311,8 @@ impl AppointmentRepository for PgStore {
         let store = self.clone();
         detached(async move {
             let mut conn = store.conn().await?;
-            let rows = retry_rollbacks!({
-                let conn = &mut *conn;
-                conn.transaction(async |conn| insert_booking(conn, &new).await)
-                    .await
-            })
-            .map_err(map_diesel)?;
+            let rows =
+                retry_rollbacks!(insert_booking(&mut conn, &new).await).map_err(map_diesel)?;
             booking(rows.ok_or(StoreError::NotFound)?)
         })
         .await

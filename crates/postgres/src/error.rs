@@ -10,7 +10,7 @@ use shms_domain::{Conflict, StoreError};
 /// The domain meaning of a named constraint or trigger refusal.
 fn conflict_for(constraint: &str) -> Option<StoreError> {
     let conflict = match constraint {
-        "appointments_one_per_slot" | "slots_unavailable" | "slots_held" => {
+        "appointments_one_per_slot" | "slots_unavailable" | "slots_held" | "slots_started" => {
             Conflict::SlotUnavailable
         }
         "appointments_no_doctor_overlap" => Conflict::DoctorOverlap,

@@ -135,7 +135,10 @@ impl SlotRepository for PgStore {
         // plan is in docs/scheduling.md
         let mut query = slots::table
             .inner_join(doctors::table)
-            .filter(slots::status.eq("free"))
+            // a literal, not a bind: a generic prepared plan must still match the partial index
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "\"slots\".\"status\" = 'free'",
+            ))
             .filter(slots::starts_at.ge(search.from))
             .filter(slots::starts_at.gt(now))
             .filter(slots::held_until.is_null().or(slots::held_until.le(now)))
@@ -152,7 +155,9 @@ impl SlotRepository for PgStore {
         }
         if let Some(Cursor { key, id }) = page.after {
             let at = parse_time_key(&key)?;
-            query = query.filter(
+            // the plain lower bound lets the index scan start at the cursor instead of
+            // walking and discarding every earlier row
+            query = query.filter(slots::starts_at.ge(at)).filter(
                 slots::starts_at
                     .gt(at)
                     .or(slots::starts_at.eq(at).and(slots::id.gt(id))),

@@ -70,7 +70,7 @@ fn search_sql(specialty: Option<&str>, days: u32, cursor: bool) -> String {
     if cursor {
         let key = format!("{monday} + interval '1 day 10 hours'");
         sql.push_str(&format!(
-            " AND (s.starts_at > {key} OR (s.starts_at = {key} \
+            " AND s.starts_at >= {key} AND (s.starts_at > {key} OR (s.starts_at = {key} \
                   AND s.id > '80000000-0000-4000-8000-000000000000'))"
         ));
     }
