@@ -89,21 +89,29 @@ CREATE TABLE waitlist_entries (
     to_at           timestamptz NOT NULL,
     status          text NOT NULL DEFAULT 'waiting'
                     CONSTRAINT waitlist_entries_status_valid CHECK (status IN ('waiting', 'offered')),
-    offered_slot_id uuid REFERENCES slots (id),
+    -- a schedule change may delete a free slot even while it is held or offered (the
+    -- doctor's calendar wins over a checkout); the offer then names no slot any more
+    offered_slot_id uuid REFERENCES slots (id) ON DELETE SET NULL,
     offered_at      timestamptz,
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     CONSTRAINT waitlist_entries_range_valid CHECK (to_at > from_at AND to_at - from_at <= interval '400 days'),
-    CONSTRAINT waitlist_entries_offer_recorded
-        CHECK ((status = 'offered') = (offered_slot_id IS NOT NULL AND offered_at IS NOT NULL))
+    CONSTRAINT waitlist_entries_offer_recorded CHECK ((status = 'offered') = (offered_at IS NOT NULL)),
+    CONSTRAINT waitlist_entries_slot_when_offered CHECK (offered_slot_id IS NULL OR status = 'offered')
 );
 -- the offer picks the longest-waiting entry of the slot's doctor
 CREATE INDEX waitlist_entries_waiting_idx ON waitlist_entries (doctor_id, created_at, id)
     WHERE status = 'waiting';
 CREATE INDEX waitlist_entries_patient_idx ON waitlist_entries (patient_id, created_at);
 
--- An entry is offered once; it never goes back to waiting or changes whose it is.
+-- An entry is offered once; it never goes back to waiting or changes whose it is. The one
+-- change allowed after the offer: its slot was deleted (ON DELETE SET NULL).
 CREATE FUNCTION waitlist_entries_guard_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF OLD.status = 'offered' AND NEW.offered_slot_id IS NULL
+       AND (NEW.status, NEW.offered_at, NEW.patient_id, NEW.doctor_id, NEW.from_at, NEW.to_at)
+           = (OLD.status, OLD.offered_at, OLD.patient_id, OLD.doctor_id, OLD.from_at, OLD.to_at) THEN
+        RETURN NEW;
+    END IF;
     IF NEW.patient_id <> OLD.patient_id OR NEW.doctor_id <> OLD.doctor_id
        OR NEW.from_at <> OLD.from_at OR NEW.to_at <> OLD.to_at OR OLD.status <> 'waiting' THEN
         RAISE EXCEPTION 'waitlist entry % cannot change once offered', OLD.id

@@ -480,12 +480,7 @@ impl AvailabilityRepository for PgStore {
                         "DELETE FROM slots s
                           WHERE s.doctor_id = $1 AND s.source = 'generated' AND s.status = 'free'
                             AND s.starts_at > $2
-                            AND NOT EXISTS (SELECT 1 FROM appointments a WHERE a.slot_id = s.id)
-                            -- a patient checking out (or offered it from the waitlist)
-                            -- keeps it; the offer's entry points at it
-                            AND (s.held_until IS NULL OR s.held_until <= now())
-                            AND NOT EXISTS (SELECT 1 FROM waitlist_entries w
-                                             WHERE w.offered_slot_id = s.id)",
+                            AND NOT EXISTS (SELECT 1 FROM appointments a WHERE a.slot_id = s.id)",
                     )
                     .bind::<SqlUuid, _>(doctor)
                     .bind::<Timestamptz, _>(replacement.now)

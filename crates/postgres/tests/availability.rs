@@ -646,3 +646,58 @@ async fn the_extension_rolls_the_horizon_forward_for_the_current_revision_only()
     assert_eq!(slots(&f, doctor).await.len(), 2);
     assert!(f.violations().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_change_wins_over_a_hold_on_a_free_generated_slot() {
+    let f = fixture().await;
+    let doctor = f.doctor().await.id;
+    let patient = f.patient().await;
+    replace(
+        &f,
+        doctor,
+        schedule(30, 7, 13, 400, &[("mon", "09:00", "10:00")]),
+        before(),
+    )
+    .await
+    .unwrap();
+    let held = SlotRepository::list(
+        &f.store,
+        SlotFilter {
+            doctor_id: doctor,
+            from: None,
+            to: None,
+            status: None,
+        },
+        PageRequest::new(Some(1), None).unwrap(),
+    )
+    .await
+    .unwrap()
+    .items
+    .remove(0);
+    f.store
+        .hold(held.id, patient, Utc::now() + Duration::minutes(5))
+        .await
+        .unwrap();
+
+    // the rules move to Tuesday: the Monday slots go, held or not (a hold is a checkout, not
+    // a booking); the holder's booking then finds no slot
+    replace(
+        &f,
+        doctor,
+        schedule(30, 7, 13, 400, &[("tue", "09:00", "10:00")]),
+        before(),
+    )
+    .await
+    .unwrap();
+    let after = slots(&f, doctor).await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after.iter().all(|(start, _)| *start != held.starts_at),
+        "{after:?}"
+    );
+    assert!(matches!(
+        f.book(patient, held.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(f.violations().await, vec![]);
+}
