@@ -8,9 +8,10 @@
 //! A series locks its slots (in id order, so two overlapping series cannot deadlock), asks
 //! the database which of them this patient cannot take, and books all of them only if none.
 
-use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use shms_domain::appointment::{
     Appointment, AppointmentFilter, AppointmentStatus, Booking, Cancellation, NewBooking,
@@ -27,6 +28,7 @@ use crate::payments::insert_refund;
 use crate::rows::{AppointmentRow, PaymentRow, booking};
 use crate::schema::{appointments, payments, slots};
 use crate::slots::{parse_time_key, time_key};
+use crate::statement::parts;
 use crate::{PgStore, detached, map_diesel, retry_rollbacks};
 
 /// One booking as one statement: the slot row is locked, the appointment inserted (copying
@@ -39,111 +41,86 @@ use crate::{PgStore, detached, map_diesel, retry_rollbacks};
 /// constraints wait on each other (a deadlock PostgreSQL breaks by aborting one).
 const BOOK: &str = "\
     WITH slot AS ( \
-        SELECT id, doctor_id, starts_at, ends_at FROM slots WHERE id = $1 FOR UPDATE \
+        SELECT id, doctor_id, starts_at, ends_at FROM slots WHERE id = $? FOR UPDATE \
     ), appointment AS ( \
         INSERT INTO appointments (id, patient_id, doctor_id, slot_id, starts_at, ends_at, reason, booked_by) \
-        SELECT $2, $3, slot.doctor_id, slot.id, slot.starts_at, slot.ends_at, $4, $5 FROM slot \
+        SELECT $?, $?, slot.doctor_id, slot.id, slot.starts_at, slot.ends_at, $?, $? FROM slot \
         RETURNING id, patient_id, doctor_id, slot_id, starts_at, ends_at, reason, status, \
                   cancel_reason, cancelled_at, created_at \
     ), payment AS ( \
         INSERT INTO payments (id, appointment_id, amount_cents, currency) \
-        SELECT $6, appointment.id, d.fee_cents, d.currency \
+        SELECT $?, appointment.id, d.fee_cents, d.currency \
           FROM appointment JOIN doctors d ON d.user_id = appointment.doctor_id \
         RETURNING id, appointment_id, amount_cents, currency, status, refunded_cents, paid_at, \
                   created_at \
     ) \
     SELECT a.id, a.patient_id, a.doctor_id, a.slot_id, a.starts_at, a.ends_at, a.reason, \
            a.status, a.cancel_reason, a.cancelled_at, a.created_at, \
-           p.id AS payment_id, p.amount_cents, p.currency, p.status AS payment_status, \
-           p.refunded_cents, p.paid_at, p.created_at AS payment_created_at \
+           p.id, p.appointment_id, p.amount_cents, p.currency, p.status, p.refunded_cents, \
+           p.paid_at, p.created_at \
       FROM appointment a JOIN payment p ON p.appointment_id = a.id";
 
-#[derive(QueryableByName)]
-struct BookedRow {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    patient_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    doctor_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    slot_id: Uuid,
-    #[diesel(sql_type = Timestamptz)]
-    starts_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    ends_at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
+/// `BOOK` with its binds; prepared once per connection (see `crate::statement`).
+struct BookStatement {
+    slot: Uuid,
+    appointment: Uuid,
+    patient: Uuid,
     reason: String,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    cancel_reason: Option<String>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    cancelled_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Timestamptz)]
-    created_at: DateTime<Utc>,
-    #[diesel(sql_type = SqlUuid)]
-    payment_id: Uuid,
-    #[diesel(sql_type = BigInt)]
-    amount_cents: i64,
-    #[diesel(sql_type = Text)]
-    currency: String,
-    #[diesel(sql_type = Text)]
-    payment_status: String,
-    #[diesel(sql_type = BigInt)]
-    refunded_cents: i64,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    paid_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Timestamptz)]
-    payment_created_at: DateTime<Utc>,
+    booked_by: Uuid,
+    payment: Uuid,
 }
 
-impl From<BookedRow> for (AppointmentRow, PaymentRow) {
-    fn from(row: BookedRow) -> Self {
-        (
-            AppointmentRow {
-                id: row.id,
-                patient_id: row.patient_id,
-                doctor_id: row.doctor_id,
-                slot_id: row.slot_id,
-                starts_at: row.starts_at,
-                ends_at: row.ends_at,
-                reason: row.reason,
-                status: row.status,
-                cancel_reason: row.cancel_reason,
-                cancelled_at: row.cancelled_at,
-                created_at: row.created_at,
-            },
-            PaymentRow {
-                id: row.payment_id,
-                appointment_id: row.id,
-                amount_cents: row.amount_cents,
-                currency: row.currency,
-                status: row.payment_status,
-                refunded_cents: row.refunded_cents,
-                paid_at: row.paid_at,
-                created_at: row.payment_created_at,
-            },
-        )
+// one SQL text per type: the type is the statement cache key
+impl QueryId for BookStatement {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for BookStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let [p0, p1, p2, p3, p4, p5, p6] = parts::<7>(BOOK)?;
+        out.push_sql(p0);
+        out.push_bind_param::<SqlUuid, _>(&self.slot)?;
+        out.push_sql(p1);
+        out.push_bind_param::<SqlUuid, _>(&self.appointment)?;
+        out.push_sql(p2);
+        out.push_bind_param::<SqlUuid, _>(&self.patient)?;
+        out.push_sql(p3);
+        out.push_bind_param::<Text, _>(&self.reason)?;
+        out.push_sql(p4);
+        out.push_bind_param::<SqlUuid, _>(&self.booked_by)?;
+        out.push_sql(p5);
+        out.push_bind_param::<SqlUuid, _>(&self.payment)?;
+        out.push_sql(p6);
+        Ok(())
     }
 }
+
+impl Query for BookStatement {
+    type SqlType = (
+        <<AppointmentRow as Selectable<Pg>>::SelectExpression as Expression>::SqlType,
+        <<PaymentRow as Selectable<Pg>>::SelectExpression as Expression>::SqlType,
+    );
+}
+
+impl<Conn> RunQueryDsl<Conn> for BookStatement {}
 
 /// Books one slot (see `BOOK`); `None` when the slot does not exist.
 async fn insert_booking(
     conn: &mut AsyncPgConnection,
     new: &NewBooking,
 ) -> QueryResult<Option<(AppointmentRow, PaymentRow)>> {
-    let booked = diesel::sql_query(BOOK)
-        .bind::<SqlUuid, _>(new.slot_id.as_uuid())
-        .bind::<SqlUuid, _>(new.appointment_id.as_uuid())
-        .bind::<SqlUuid, _>(new.patient_id.as_uuid())
-        .bind::<Text, _>(new.reason.as_str())
-        .bind::<SqlUuid, _>(new.booked_by.as_uuid())
-        .bind::<SqlUuid, _>(new.payment_id.as_uuid())
-        .get_result::<BookedRow>(conn)
-        .await
-        .optional()?;
-    Ok(booked.map(Into::into))
+    BookStatement {
+        slot: new.slot_id.as_uuid(),
+        appointment: new.appointment_id.as_uuid(),
+        patient: new.patient_id.as_uuid(),
+        reason: new.reason.clone(),
+        booked_by: new.booked_by.as_uuid(),
+        payment: new.payment_id.as_uuid(),
+    }
+    .get_result::<(AppointmentRow, PaymentRow)>(conn)
+    .await
+    .optional()
 }
 
 async fn load(

@@ -16,6 +16,7 @@ pub mod schema;
 mod sessions;
 mod slots;
 mod sql;
+mod statement;
 mod users;
 mod waitlist;
 

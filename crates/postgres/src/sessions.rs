@@ -2,7 +2,9 @@
 //! per request.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Bytea, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use shms_domain::accounts::{NewAccountEvent, SessionInfo};
@@ -13,17 +15,8 @@ use shms_domain::{Actor, StoreError};
 use uuid::Uuid;
 
 use crate::schema::sessions;
+use crate::statement::parts;
 use crate::{PgStore, map_diesel};
-
-#[derive(QueryableByName)]
-struct LiveSession {
-    #[diesel(sql_type = SqlUuid)]
-    session_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    user_id: Uuid,
-    #[diesel(sql_type = Text)]
-    role: String,
-}
 
 /// One round trip validates the token, checks the user is enabled and slides the idle
 /// window.
@@ -39,15 +32,57 @@ const TOUCH: &str = "\
 WITH live AS (
     SELECT s.id, u.id AS user_id, u.role, s.last_used_at
       FROM sessions s JOIN users u ON u.id = s.user_id
-     WHERE s.token_hash = $1 AND NOT u.disabled
-       AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at > $3
+     WHERE s.token_hash = $? AND NOT u.disabled
+       AND s.revoked_at IS NULL AND s.expires_at > $? AND s.last_used_at > $?
 ), touched AS (
-    UPDATE sessions s SET last_used_at = $2
+    UPDATE sessions s SET last_used_at = $?
       FROM live
-     WHERE s.id = live.id AND s.last_used_at < $2
-       AND live.last_used_at < $2 - LEAST(interval '1 minute', ($2 - $3) / 10)
+     WHERE s.id = live.id AND s.last_used_at < $?
+       AND live.last_used_at < $? - LEAST(interval '1 minute', ($? - $?) / 10)
 )
 SELECT live.id AS session_id, live.user_id, live.role FROM live";
+
+/// `TOUCH` with its binds (`now` and `idle_since` recur); prepared once per connection (see
+/// `crate::statement`).
+struct TouchStatement {
+    token_hash: Vec<u8>,
+    now: DateTime<Utc>,
+    idle_since: DateTime<Utc>,
+}
+
+// one SQL text per type: the type is the statement cache key
+impl QueryId for TouchStatement {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for TouchStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let [p0, p1, p2, p3, p4, p5, p6, p7, p8] = parts::<9>(TOUCH)?;
+        out.push_sql(p0);
+        out.push_bind_param::<Bytea, _>(&self.token_hash)?;
+        for (part, value) in [
+            (p1, &self.now),
+            (p2, &self.idle_since),
+            (p3, &self.now),
+            (p4, &self.now),
+            (p5, &self.now),
+            (p6, &self.now),
+            (p7, &self.idle_since),
+        ] {
+            out.push_sql(part);
+            out.push_bind_param::<Timestamptz, _>(value)?;
+        }
+        out.push_sql(p8);
+        Ok(())
+    }
+}
+
+impl Query for TouchStatement {
+    type SqlType = (SqlUuid, SqlUuid, Text);
+}
+
+impl<Conn> RunQueryDsl<Conn> for TouchStatement {}
 
 impl SessionRepository for PgStore {
     async fn create(&self, session: NewSession) -> Result<(), StoreError> {
@@ -74,22 +109,22 @@ impl SessionRepository for PgStore {
         idle_since: DateTime<Utc>,
     ) -> Result<Option<Actor>, StoreError> {
         let mut conn = self.conn().await?;
-        let live = diesel::sql_query(TOUCH)
-            .bind::<Bytea, _>(token_hash.as_slice())
-            .bind::<Timestamptz, _>(now)
-            .bind::<Timestamptz, _>(idle_since)
-            .get_result::<LiveSession>(&mut conn)
-            .await
-            .optional()
-            .map_err(map_diesel)?;
-        live.map(|row| {
+        let live = TouchStatement {
+            token_hash: token_hash.to_vec(),
+            now,
+            idle_since,
+        }
+        .get_result::<(Uuid, Uuid, String)>(&mut conn)
+        .await
+        .optional()
+        .map_err(map_diesel)?;
+        live.map(|(session_id, user_id, role)| {
             Ok(Actor {
-                user_id: UserId::from_uuid(row.user_id),
-                role: row
-                    .role
+                user_id: UserId::from_uuid(user_id),
+                role: role
                     .parse()
                     .map_err(|e: String| StoreError::Other(e.into()))?,
-                session_id: Some(SessionId::from_uuid(row.session_id)),
+                session_id: Some(SessionId::from_uuid(session_id)),
             })
         })
         .transpose()

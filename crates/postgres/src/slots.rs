@@ -14,6 +14,7 @@ use shms_domain::{Conflict, StoreError};
 
 use crate::rows::SlotRow;
 use crate::schema::{doctors, slots};
+use crate::sql::lower;
 use crate::{PgStore, detached, map_diesel, retry_rollbacks};
 
 /// A time cursor's key: RFC 3339 with microseconds, as PostgreSQL stores it.
@@ -243,11 +244,6 @@ impl SlotRepository for PgStore {
         })
         .await
     }
-}
-
-diesel::define_sql_function! {
-    /// `lower(text)`, to use the `doctors_specialty_idx` expression index.
-    fn lower(value: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
 diesel::define_sql_function! {
