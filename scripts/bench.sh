@@ -138,10 +138,9 @@ kill "$server"
 wait "$server" 2>/dev/null || true
 server=
 
-# The login run above grows the server's memory: each argon2id hash allocates ~19 MiB on
-# whichever blocking-pool thread runs it, and glibc keeps the freed blocks in per-thread
-# arenas once its dynamic mmap threshold has risen past 19 MiB. The same run with the
-# threshold pinned (blocks of 128 KiB and more are mmapped and returned on free):
+# For comparison with the allocator's own tuning: the same login and booking runs with
+# glibc's mmap threshold pinned (blocks of 128 KiB and more are mmapped and returned on
+# free). The shipped server reuses each hashing thread's argon2 memory instead.
 MALLOC_MMAP_THRESHOLD_=131072 DATABASE_URL=$server_url/shms_bench_api SHMS_BIND=127.0.0.1:$port \
   SHMS_DB_POOL_SIZE=$POOL SHMS_LOGIN_PER_ACCOUNT_PER_MINUTE=1000000 SHMS_LOGIN_PER_ADDRESS_PER_MINUTE=1000000 \
   RUST_LOG=warn "$BIN" serve >>"$work/server.log" 2>&1 &
@@ -259,8 +258,10 @@ measured run; the CPUs are shared with the load generator or pgbench):
 | API POST /appointments, $CONNECTIONS connections | $(json "$work/api-book.json" server_cpu_ms_per_ok) | $(json "$work/api-book.json" postgres_cpu_ms_per_ok) |
 
 **Memory.** The server's peak comes from the logins (the booking run logs its 200 patients in
-first): every argon2id hash allocates ~19 MiB on whichever blocking-pool thread runs it, and
-glibc keeps freed blocks in per-thread arenas once its dynamic mmap threshold has grown past
+first): each hashing thread (\`SHMS_HASH_CONCURRENCY\`, one per CPU) keeps its 19 MiB of
+argon2 working memory for reuse, so logins add at most that many × 19 MiB. Before, hashes
+ran on Tokio's blocking pool and freed their memory after each hash, and glibc kept freed
+blocks in per-thread arenas once its dynamic mmap threshold had grown past
 that size. A second server on the same database with \`MALLOC_MMAP_THRESHOLD_=131072\` (glibc
 then mmaps every block of 128 KiB or more and returns it on free) peaked at
 $(python3 -c "print(round($(json "$work/api-login-tuned.json" server_peak_rss_kb) / 1024, 1))") MB over a 10 s login run
