@@ -552,8 +552,9 @@ async fn stress(authority: Rc<String>, args: StressArgs) -> Result<Value, BoxErr
                         && (result.is_err()
                             || code == "idempotency_request_in_progress"
                             || status >= 500);
-                    if result.is_err() {
-                        // the server or its database is down: do not spin
+                    if result.is_err() || status == 503 {
+                        // the server or its database is down: do not spin (a 503 comes back
+                        // at once, and every try takes a slot of the calendar)
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     } else if retry {
                         tokio::time::sleep(Duration::from_millis(20)).await;
