@@ -226,3 +226,47 @@ async fn responses_carry_a_request_id_and_health_answers() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
 }
+
+/// PostgreSQL cannot store NUL in text: a NUL in a query parameter or a JSON string is a 422
+/// naming where it was, never a 500 from the database (found by schemathesis on
+/// `GET /doctors?specialty=`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_nul_character_anywhere_is_a_422_not_a_500() {
+    let server = Server::start().await;
+    for path in [
+        "/doctors?specialty=Cardio%00logy",
+        "/doctors?q=%00",
+        "/slots?specialty=%00",
+    ] {
+        let (status, body) = server.get(path, None).await;
+        assert_problem(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    let (status, body) = server
+        .post(
+            "/auth/register",
+            None,
+            serde_json::json!({"email": "nul@e2e.test", "password": "Tall-Orange-Kettle-42!",
+                   "full_name": "Nul\u{0}Person", "date_of_birth": "1990-04-01", "sex": "female"}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    // the same text with an escaped backslash is ordinary text
+    let (status, body) = server.get("/doctors?q=%5Cu0000", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        server
+            .count("SELECT count(*) AS n FROM users WHERE email = 'nul@e2e.test'")
+            .await,
+        0
+    );
+}

@@ -132,6 +132,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 /// # Errors
 /// The problem to answer.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if json_has_nul(bytes) {
+        return Err(ApiError::invalid_field("body", NUL_MESSAGE));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => {
@@ -188,10 +191,42 @@ fn malformed(error: &serde_json::Error) -> ApiError {
 /// Query parameters; a bad parameter is 422.
 pub struct ApiQuery<T>(pub T);
 
+/// PostgreSQL cannot store the NUL character in text: a request carrying one would fail in
+/// the database (a 500) instead of being refused as invalid.
+const NUL_MESSAGE: &str = "text must not contain the NUL character";
+
+/// Whether a JSON document has a string with a NUL character. JSON can only spell it as the
+/// escape `\u0000` (raw control characters are not allowed in strings); an escaped
+/// backslash before `u0000` is literal text, so escapes are walked, not searched.
+fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|b| *b == b'\\') {
+        let escape = rest.get(at + 1..).unwrap_or_default();
+        if escape.first() == Some(&b'u') && escape.get(1..5) == Some(b"0000".as_slice()) {
+            return true;
+        }
+        // skip the backslash and the character it escapes
+        rest = rest.get(at + 2..).unwrap_or_default();
+    }
+    false
+}
+
+/// The name of the first query parameter whose key or value decodes to a NUL character
+/// (`%00`; nothing else percent-decodes to NUL).
+fn query_param_with_nul(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find(|pair| pair.contains("%00"))
+        .map(|pair| pair.split('=').next().unwrap_or(pair))
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(field) = parts.uri.query().and_then(query_param_with_nul) {
+            return Err(ApiError::invalid_field(field, NUL_MESSAGE));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| Self(value))
@@ -288,5 +323,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
             request_id: request_id(parts),
             client_ip: client_ip(parts),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{json_has_nul, query_param_with_nul};
+
+    #[test]
+    fn a_nul_escape_in_json_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(json_has_nul(br#"{"reason": "a\u0000b"}"#));
+        assert!(json_has_nul(br#"["\n", "\u0000"]"#));
+        assert!(!json_has_nul(br#"{"reason": "a\\u0000b"}"#));
+        assert!(!json_has_nul(br#"{"reason": "\u00e9 \\ \" ok"}"#));
+        assert!(!json_has_nul(br#"{"reason": "ends with a backslash \\"}"#));
+    }
+
+    #[test]
+    fn a_percent_encoded_nul_names_its_query_parameter() {
+        assert_eq!(
+            query_param_with_nul("q=ab&specialty=x%00y"),
+            Some("specialty")
+        );
+        assert_eq!(query_param_with_nul("a%00b=1"), Some("a%00b"));
+        assert_eq!(query_param_with_nul("q=%2500&limit=5"), None);
     }
 }
