@@ -457,7 +457,7 @@ do_start() {
     fi
     # Another process (e.g. a second checkout starting at the same moment)
     # may have taken the port between our check and the bind: try the next.
-    if tail -c +"$log_offset" -- "$LOG_FILE" | grep -q 'could not create any TCP/IP sockets'; then
+    if tail -c +"$log_offset" -- "$LOG_FILE" | grep 'could not create any TCP/IP sockets' >/dev/null; then
       log "port $port was taken meanwhile; retrying"
       port=$(pick_port $((port + 1)))
       continue
